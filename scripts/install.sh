@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Set up siplab on a Debian machine: the SIP peers the interop tests talk to
+# (apt) and a virtualenv with siplab installed in editable mode (pip).
+#
+# Idempotent and fast on a second run: apt is skipped when every package is
+# already installed, pip is skipped when .install-stamp matches pyproject.toml.
+#
+#   bash scripts/install.sh                  # as root: apt + venv + pip
+#   SIPLAB_SKIP_APT=1 bash scripts/install.sh   # without root: venv + pip only
+#
+# Used by scripts/lab.sh, scripts/test.sh, .ci/run and (later) the Dockerfile.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+STAMP="$ROOT/.install-stamp"
+PYTHON=${PYTHON:-python3}
+
+APT_PACKAGES=(
+    sip-tester                  # sipp
+    tshark
+    kamailio
+    kamailio-websocket-modules
+    baresip-core
+    chromium
+    sngrep
+    iproute2                    # ip, for `unshare --net` loopback namespaces
+)
+
+say() { printf 'install: %s\n' "$*"; }
+die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
+
+# --- Debian packages --------------------------------------------------------
+
+missing_packages() {
+    local pkg
+    for pkg in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            printf '%s\n' "$pkg"
+        fi
+    done
+}
+
+# python3-venv only matters when the interpreter we use cannot make a venv.
+if [[ ! -e "$VENV" ]] && ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+    APT_PACKAGES+=(python3-venv)
+fi
+
+if [[ "${SIPLAB_SKIP_APT:-0}" == 1 ]]; then
+    say "apt: skipped (SIPLAB_SKIP_APT=1); interop tests skip when a peer is missing"
+elif ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+    say "apt: not a Debian system, skipped; interop tests skip when a peer is missing"
+else
+    mapfile -t MISSING < <(missing_packages "${APT_PACKAGES[@]}")
+    if [[ ${#MISSING[@]} -eq 0 ]]; then
+        say "apt: all ${#APT_PACKAGES[@]} packages already installed"
+    elif [[ $(id -u) -ne 0 ]]; then
+        say "apt: missing ${MISSING[*]}, and not root, so not installing them."
+        say "     run: sudo apt-get install ${MISSING[*]}"
+        say "     (or set SIPLAB_SKIP_APT=1 to silence this; interop tests will skip)"
+    else
+        say "apt: installing ${MISSING[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q "${MISSING[@]}"
+        mapfile -t STILL < <(missing_packages "${MISSING[@]}")
+        [[ ${#STILL[@]} -eq 0 ]] || die "apt-get did not install: ${STILL[*]}"
+    fi
+fi
+
+# --- virtualenv and pip -----------------------------------------------------
+
+if [[ -e "$VENV" ]] && ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    die "$VENV exists but its python does not run; remove it (rm -r .venv) and run again"
+fi
+if [[ ! -e "$VENV" ]]; then
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "$PYTHON is $("$PYTHON" --version 2>&1); siplab needs Python >= 3.11 (set PYTHON=...)"
+    say "venv: creating $VENV with $("$PYTHON" --version 2>&1)"
+    "$PYTHON" -m venv "$VENV"
+    rm -f "$STAMP"
+fi
+
+WANT=$(sha256sum pyproject.toml | cut -d' ' -f1)
+HAVE=$(cat "$STAMP" 2>/dev/null || true)
+if [[ "$WANT" == "$HAVE" && -x "$VENV/bin/siplab" ]]; then
+    say "pip: up to date (pyproject.toml unchanged since the last install)"
+else
+    LOG="$VENV/pip-install.log"
+    say "pip: installing siplab[lab,test,bench] in editable mode into .venv (log: ${LOG#"$ROOT/"})"
+    if ! "$VENV/bin/python" -m pip install -e '.[lab,test,bench]' > "$LOG" 2>&1; then
+        tail -n 30 "$LOG" >&2
+        die "pip install failed; the full log is $LOG"
+    fi
+    printf '%s\n' "$WANT" > "$STAMP"
+fi
+
+say "ready: $("$VENV/bin/python" --version), siplab $("$VENV/bin/python" -c 'import siplab; print(siplab.__version__)')"

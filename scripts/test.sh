@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Run every check: ruff, mypy --strict on the sans-I/O core, and pytest.
+#
+#   bash scripts/test.sh              # everything
+#   bash scripts/test.sh -k register  # extra arguments go to pytest
+#
+# All three steps run even when one fails; the summary names the failures and
+# the exit status is non-zero if any failed.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/install.sh
+
+BIN=.venv/bin
+FAILED=()
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "ruff check siplab tests bench"
+"$BIN/ruff" check siplab tests bench || FAILED+=(ruff)
+
+step "mypy --strict siplab/sip siplab/errors.py siplab/ids.py"
+"$BIN/mypy" --strict siplab/sip siplab/errors.py siplab/ids.py || FAILED+=(mypy)
+
+step "pytest${*:+ $*}"
+status=0
+"$BIN/python" -m pytest "$@" || status=$?
+if [[ $status -eq 5 ]]; then
+    echo "test: warning: pytest collected no tests (exit 5); not counted as a failure"
+elif [[ $status -ne 0 ]]; then
+    FAILED+=(pytest)
+fi
+
+echo
+if [[ ${#FAILED[@]} -eq 0 ]]; then
+    echo "test: all passed (ruff, mypy, pytest)"
+else
+    echo "test: FAILED: ${FAILED[*]}" >&2
+    exit 1
+fi

@@ -1,0 +1,68 @@
+"""The SIP protocol itself, with no sockets and no clock (RFC 3261 and friends).
+
+Everything here is a pure function or a state machine fed with bytes and the
+current time, so it runs the same in a notebook's simulated network, in a unit
+test and under asyncio. Read it in this order:
+
+1. ``grammar``, ``uri``, ``headers``, ``message``: what a SIP message is (§7, §19, §20, §25);
+2. ``build``, ``framing``: making messages and cutting them out of a TCP stream (§8, §18);
+3. ``auth``: digest authentication (RFC 7616, RFC 8760);
+4. ``timers``, ``transaction``: retransmissions and matching (§17, RFC 6026);
+5. ``dialog``: the relationship two user agents keep during a call (§12).
+"""
+
+from __future__ import annotations
+
+from siplab.errors import SipParseError
+from siplab.sip.build import (
+    build_ack_for_failure,
+    build_cancel,
+    build_request,
+    build_response,
+    mark_received,
+    response_destination,
+)
+from siplab.sip.framing import StreamFramer
+from siplab.sip.headers import (
+    Address,
+    CSeq,
+    Headers,
+    Via,
+    canonical_name,
+    parse_address,
+    parse_cseq,
+    parse_via,
+)
+from siplab.sip.message import Message, Request, Response, parse_message
+from siplab.sip.status import reason_phrase
+from siplab.sip.uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri, uri_equal
+
+__all__ = [
+    "SipParseError",
+    "parse_message",
+    "Message",
+    "Request",
+    "Response",
+    "Headers",
+    "Address",
+    "Via",
+    "CSeq",
+    "canonical_name",
+    "parse_address",
+    "parse_via",
+    "parse_cseq",
+    "SipUri",
+    "TelUri",
+    "AbsoluteUri",
+    "Uri",
+    "parse_uri",
+    "uri_equal",
+    "StreamFramer",
+    "build_request",
+    "build_response",
+    "build_cancel",
+    "build_ack_for_failure",
+    "mark_received",
+    "response_destination",
+    "reason_phrase",
+]

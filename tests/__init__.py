@@ -1,0 +1,1 @@
+"""siplab's test suite (a package, so tests can ``from tests.helpers import ...``)."""

@@ -1,0 +1,45 @@
+"""Helpers shared by the tests: readable SIP fixtures and real-peer lookup."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+
+import pytest
+
+__all__ = ["crlf", "require_peer"]
+
+
+def crlf(text: str) -> bytes:
+    """Turn a readable, indented fixture into wire bytes.
+
+    The text is dedented, one leading newline is dropped, every LF becomes
+    CRLF and the result is UTF-8 encoded. An empty line between the headers
+    and the body becomes SIP's CRLF blank line::
+
+        crlf('''
+            OPTIONS sip:bob@example.com SIP/2.0
+            Content-Length: 0
+
+        ''')
+    """
+    text = textwrap.dedent(text)
+    text = text.removeprefix("\n")
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+
+
+def require_peer(binary: str, package: str) -> str:
+    """Return the path of a real peer's ``binary``, or end the test without it.
+
+    Outside CI a missing peer skips the test with a message naming the Debian
+    package that provides it; in CI (``CI=true``, set by ``.ci/run``) it fails,
+    because scripts/install.sh should have installed it.
+    """
+    path = shutil.which(binary)
+    if path is not None:
+        return path
+    message = f"needs {binary}: apt-get install {package}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI=true: scripts/install.sh should have installed it)")
+    pytest.skip(message)
