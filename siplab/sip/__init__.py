@@ -14,6 +14,19 @@ test and under asyncio. Read it in this order:
 from __future__ import annotations
 
 from siplab.errors import SipParseError
+from siplab.sip.auth import (
+    Challenge,
+    Credentials,
+    DigestClient,
+    UnsupportedChallenge,
+    add_authorization,
+    authorize,
+    choose_challenge,
+    compute_response,
+    parse_challenge,
+    parse_credentials,
+)
+from siplab.sip.auth_server import AuthResult, AuthStatus, DigestServer
 from siplab.sip.build import (
     build_ack_for_failure,
     build_cancel,
@@ -21,6 +34,16 @@ from siplab.sip.build import (
     build_response,
     mark_received,
     response_destination,
+)
+from siplab.sip.dialog import Dialog, DialogId, DialogState, Role, dialog_id_of
+from siplab.sip.events import (
+    Event,
+    MessageDiscarded,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
 )
 from siplab.sip.framing import StreamFramer
 from siplab.sip.headers import (
@@ -35,6 +58,19 @@ from siplab.sip.headers import (
 )
 from siplab.sip.message import Message, Request, Response, parse_message
 from siplab.sip.status import reason_phrase
+from siplab.sip.timers import TimerConfig
+from siplab.sip.transaction import (
+    MACHINES,
+    ClientTransaction,
+    InviteClientTransaction,
+    InviteServerTransaction,
+    NonInviteClientTransaction,
+    NonInviteServerTransaction,
+    ServerTransaction,
+    TransactionState,
+)
+from siplab.sip.transaction_layer import TransactionLayer
+from siplab.sip.transport import Peer
 from siplab.sip.uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri, uri_equal
 
 __all__ = [
@@ -65,4 +101,44 @@ __all__ = [
     "mark_received",
     "response_destination",
     "reason_phrase",
+    "Peer",
+    # digest authentication
+    "Challenge",
+    "Credentials",
+    "DigestClient",
+    "DigestServer",
+    "AuthResult",
+    "AuthStatus",
+    "UnsupportedChallenge",
+    "parse_challenge",
+    "parse_credentials",
+    "choose_challenge",
+    "compute_response",
+    "authorize",
+    "add_authorization",
+    # transactions
+    "TimerConfig",
+    "TransactionState",
+    "MACHINES",
+    "ClientTransaction",
+    "ServerTransaction",
+    "InviteClientTransaction",
+    "NonInviteClientTransaction",
+    "InviteServerTransaction",
+    "NonInviteServerTransaction",
+    "TransactionLayer",
+    # events
+    "Event",
+    "RequestReceived",
+    "ResponseReceived",
+    "TransactionTimedOut",
+    "TransportFailed",
+    "TransactionTerminated",
+    "MessageDiscarded",
+    # dialogs
+    "Dialog",
+    "DialogId",
+    "DialogState",
+    "Role",
+    "dialog_id_of",
 ]

@@ -20,9 +20,11 @@ there (:func:`response_destination`), which is what lets phones behind NAT work.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 
 from siplab.ids import IdSource
+from siplab.sip.grammar import split_unquoted
 from siplab.sip.headers import Address, Via, parse_address, parse_via
 from siplab.sip.message import Request, Response
 from siplab.sip.uri import Uri
@@ -40,6 +42,8 @@ __all__ = [
 
 def make_via(transport: str, host: str, port: int | None, branch: str, rport: bool = True) -> str:
     """A Via value for a request we send: ``SIP/2.0/UDP host:port;branch=...;rport``."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address as sockets write it: brackets in SIP (§19.1.1)
     via = Via(transport.upper(), host, port, (("branch", branch),))
     if rport:
         via = via.with_param("rport")
@@ -200,13 +204,14 @@ def mark_received(request: Request, host: str, port: int) -> None:
     lines = request.headers.get_all("Via")
     if not lines:
         return
-    first_line = lines[0]
-    parts = first_line.split(",", 1) if "," in first_line else [first_line]
+    # The top Via may share its line with others ("Via: a, b"); a comma inside a
+    # quoted parameter value does not separate two of them.
+    parts = split_unquoted(lines[0], ",")
     via = parse_via(parts[0])
     changed = False
     bare = host[1:-1] if host.startswith("[") else host
     via_host = via.host[1:-1] if via.host.startswith("[") else via.host
-    if via_host != bare or via.wants_rport:
+    if not _same_host(via_host, bare) or via.wants_rport:
         via = via.with_param("received", bare)
         changed = True
     if via.wants_rport:
@@ -214,8 +219,17 @@ def mark_received(request: Request, host: str, port: int) -> None:
         changed = True
     if not changed:
         return
-    new_first = str(via) + ("," + parts[1] if len(parts) > 1 else "")
+    new_first = ",".join([str(via), *parts[1:]])
     request.headers.replace_first("Via", new_first)
+
+
+def _same_host(a: str, b: str) -> bool:
+    # Two spellings of one IP address (2001:db8::1, 2001:DB8:0::1) are the same
+    # host; a domain name never equals the packet's source address (§18.2.1).
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a.lower() == b.lower()
 
 
 def response_destination(via: Via, default_port: int = 5060) -> tuple[str, int]:

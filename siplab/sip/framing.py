@@ -41,6 +41,8 @@ class StreamFramer:
         self._max_header = max_header_bytes
         self._max_body = max_body_bytes
         self._need: int | None = None  # total size of the message being read, once known
+        self._scanned = 0  # bytes already searched for the empty line, not searched again
+        self._crlfs = 0  # keep-alive CRLFs seen since the last message, not yet a ping
         self.pings = 0  # how many CRLFCRLF keep-alive pings were seen (RFC 5626)
 
     @property
@@ -65,20 +67,30 @@ class StreamFramer:
             while buf.startswith(b"\r\n", skipped):
                 skipped += 2
             if skipped:
-                if skipped >= 4:
-                    self.pings += 1
                 del buf[:skipped]
-            end = buf.find(b"\r\n\r\n")
+                self._scanned = 0
+                # Every CRLFCRLF is a ping, even when TCP cut it in two.
+                self._crlfs += skipped // 2
+                self.pings += self._crlfs // 2
+                self._crlfs %= 2
+            if buf and buf[0] != 0x0D:  # not empty, and not a CR whose LF is to come
+                self._crlfs = 0  # a message starts: a lone CRLF before it was no ping
+            end = buf.find(b"\r\n\r\n", self._scanned)
             if end < 0:
                 if len(buf) > self._max_header:
                     raise SipParseError(f"no end of headers within {self._max_header} bytes")
+                # The empty line may start in the last 3 bytes and end in the next read.
+                self._scanned = max(0, len(buf) - 3)
                 return None
+            if end > self._max_header:
+                raise SipParseError(f"no end of headers within {self._max_header} bytes")
             self._need = end + 4 + self._content_length(bytes(buf[:end]))
         if len(buf) < self._need:
             return None
         message = bytes(buf[: self._need])
         del buf[: self._need]
         self._need = None
+        self._scanned = 0
         return message
 
     def _content_length(self, head: bytes) -> int:
@@ -88,10 +100,12 @@ class StreamFramer:
                 text = value.strip()
                 if not text.isdigit():
                     raise SipParseError("Content-Length is not a number", where="stream")
-                length = int(text)
-                if length > self._max_body:
-                    raise SipParseError(f"Content-Length {length} is over {self._max_body}",
-                                        where="stream")
-                return length
+                # The length test first: int() refuses strings of over 4300 digits.
+                if len(text) > 10 or int(text) > self._max_body:
+                    raise SipParseError(
+                        f"Content-Length {text[:20].decode()} is over {self._max_body}",
+                        where="stream",
+                    )
+                return int(text)
         raise SipParseError("Content-Length is required on stream transports (§18.3)",
                             where="stream")

@@ -173,16 +173,31 @@ class Headers:
     __slots__ = ("_items", "_index")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = list(items)
+        # Lines from a caller are checked like add() checks them, so that a value
+        # with a CRLF cannot smuggle a header (or a whole message) onto the wire.
+        self._items: list[tuple[str, str]] = [
+            (name, _check_header(name, value)) for name, value in items
+        ]
         self._index: dict[str, list[str]] | None = None
 
     @classmethod
-    def _trusted(cls, items: list[tuple[str, str]]) -> Headers:
-        # Used by the parser: takes ownership of an already-built list.
+    def _trusted(
+        cls, items: list[tuple[str, str]], index: dict[str, list[str]] | None = None
+    ) -> Headers:
+        # Used by the parser: takes ownership of an already-built list (and the
+        # index it built on the way, keyed by header_key()).
         obj = cls.__new__(cls)
         obj._items = items
-        obj._index = None
+        obj._index = index
         return obj
+
+    def _values(self, key: str) -> list[str] | None:
+        # Lookup by an already-normalized key ("call-id", "via"): the typed
+        # accessors of Message use it to skip header_key() on every read.
+        index = self._index
+        if index is None:
+            index = self._lookup()
+        return index.get(key)
 
     def _lookup(self) -> dict[str, list[str]]:
         index = self._index
@@ -254,19 +269,19 @@ class Headers:
         return f"Headers({self._items!r})"
 
     def copy(self) -> Headers:
-        return Headers(self._items)
+        return Headers._trusted(list(self._items))
 
     # -- changing --------------------------------------------------------------
 
     def add(self, name: str, value: str) -> None:
         """Append a line at the end."""
-        _check_header(name, value)
+        value = _check_header(name, value)
         self._items.append((name, value))
         self._index = None
 
     def insert(self, position: int, name: str, value: str) -> None:
         """Insert a line at ``position`` (0 is the top), as a proxy adds its Via."""
-        _check_header(name, value)
+        value = _check_header(name, value)
         self._items.insert(position, (name, value))
         self._index = None
 
@@ -285,7 +300,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every line called ``name`` by one line (where the first was)."""
-        _check_header(name, value)
+        value = _check_header(name, value)
         key = header_key(name)
         out: list[tuple[str, str]] = []
         placed = False
@@ -303,7 +318,7 @@ class Headers:
 
     def replace_first(self, name: str, value: str) -> bool:
         """Replace the value of the first line called ``name``; False if there is none."""
-        _check_header(name, value)
+        value = _check_header(name, value)
         key = header_key(name)
         for i, (existing, _) in enumerate(self._items):
             if header_key(existing) == key:
@@ -341,11 +356,14 @@ class Headers:
         return None
 
 
-def _check_header(name: str, value: str) -> None:
+def _check_header(name: str, value: str) -> str:
+    # Returns the value as a parser would read it back: without the spaces and
+    # tabs around it (§7.3.1), so that parse_message(m.to_bytes()) == m holds.
     if not is_token(name):
         raise ValueError(f"bad header name {name!r}")
     if "\r" in value or "\n" in value or "\x00" in value:
         raise ValueError(f"header {name!r} value contains CR, LF or NUL")
+    return value.strip(" \t")
 
 
 # -- name-addr / addr-spec ------------------------------------------------------
@@ -410,7 +428,7 @@ def parse_address(text: str) -> Address:
     text = text.strip()
     if text == "*":
         return WILDCARD
-    lt = text.find("<")
+    lt = text.find("<", _end_of_quoted(text) if text[:1] == '"' else 0)
     if lt >= 0:
         gt = text.find(">", lt)
         if gt < 0:
@@ -419,7 +437,7 @@ def parse_address(text: str) -> Address:
         display_name: str | None = None
         if display:
             if display[0] == '"':
-                if len(display) < 2 or display[-1] != '"':
+                if _end_of_quoted(display) != len(display):
                     raise SipParseError("bad quoted display name", where=repr(text[:80]))
                 display_name = unquote(display)
             elif _DISPLAY_TOKENS_RE.match(display):
@@ -435,6 +453,16 @@ def parse_address(text: str) -> Address:
     if not uri_text or " " in uri_text.strip():
         raise SipParseError("bad address", where=repr(text[:80]))
     return Address(parse_uri(uri_text.strip()), None, parse_params(rest) if rest else ())
+
+
+def _end_of_quoted(text: str) -> int:
+    # Index just after the quoted string that starts text ("A <b> \"c\"" <sip:...>).
+    i = 1
+    while i < len(text) and text[i] != '"':
+        i += 2 if text[i] == "\\" else 1
+    if i >= len(text):
+        raise SipParseError("unterminated quoted display name", where=repr(text[:80]))
+    return i + 1
 
 
 def parse_addresses(value: str) -> list[Address]:
@@ -457,12 +485,16 @@ def tag_of(value: str) -> str | None:
             return None
         params = value[semi:]
     if '"' not in params:
+        start = params.find(";tag=")
+        if start >= 0:  # the usual spelling: cut it out without the regex engine
+            end = params.find(";", start + 5)
+            tag = params[start + 5 :] if end < 0 else params[start + 5 : end]
+            if tag and " " not in tag and "\t" not in tag and "," not in tag:
+                return tag
         match = _TAG_RE.search(params)
         return match.group(1) if match else None
-    for name, val in parse_params(params.strip()):
-        if name.lower() == "tag":
-            return val
-    return None
+    # A quoted parameter value may itself hold '>' or ';': read it properly.
+    return parse_address(value).tag
 
 
 _TAG_RE = re.compile(r";[ \t]*tag[ \t]*=[ \t]*([^;, \t]+)", re.IGNORECASE)
@@ -514,7 +546,9 @@ class Via:
     def rport(self) -> int | None:
         """The rport value filled in by the server, or None (also when only requested)."""
         value = self.param("rport")
-        return int(value) if value and value.isdigit() else None
+        if value and value.isascii() and value.isdigit() and len(value) <= 5:
+            return int(value)
+        return None
 
     @property
     def wants_rport(self) -> bool:
@@ -538,6 +572,12 @@ def parse_via(text: str) -> Via:
     sent_by = sent_by.strip()
     if not sent_by:
         raise SipParseError("Via without sent-by", where=repr(text[:80]))
+    if " " in sent_by or "\t" in sent_by:
+        # sent-by = host [ COLON port ], and COLON may have whitespace around it.
+        host, colon, port = sent_by.rpartition(":")
+        sent_by = f"{host.rstrip()}:{port.lstrip()}" if colon else sent_by
+    if "@" in sent_by or "?" in sent_by:
+        raise SipParseError("Via sent-by must be host[:port]", where=repr(text[:80]))
     probe = parse_uri("sip:" + sent_by)
     assert isinstance(probe, SipUri)
     return Via(transport.upper(), probe.host, probe.port, parse_params(params.strip()),
@@ -552,7 +592,13 @@ def parse_vias(value: str) -> list[Via]:
 def via_branch(value: str) -> str | None:
     """The branch of the *first* Via element in a header value, read quickly."""
     if '"' not in value:
-        first = value.split(",", 1)[0]
+        first = value.split(",", 1)[0] if "," in value else value
+        start = first.find(";branch=")
+        if start >= 0:  # the usual spelling: cut it out without the regex engine
+            end = first.find(";", start + 8)
+            branch = first[start + 8 :] if end < 0 else first[start + 8 : end]
+            if branch and " " not in branch and "\t" not in branch:
+                return branch
         match = _BRANCH_RE.search(first)
         return match.group(1) if match else None
     first = split_unquoted(value, ",")[0]
@@ -578,15 +624,27 @@ class CSeq(NamedTuple):
         return f"{self.number} {self.method}"
 
 
+_CSEQ_RE = re.compile(r"[ \t]*([0-9]+)[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*\Z")
+
+
+_COMMON_METHODS = frozenset(
+    {
+        "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "MESSAGE", "INFO", "REFER",
+        "NOTIFY", "SUBSCRIBE", "UPDATE", "PRACK", "PUBLISH",
+    }
+)
+
+
 def parse_cseq(value: str) -> CSeq:
     """Parse a CSeq value; the number must be below 2**31 (§8.1.1.5)."""
-    number, _, method = value.strip().partition(" ")
-    method = method.strip(" \t")
-    if not (number.isdigit() and number.isascii() and method and (
-        (method.isalpha() and method.isascii()) or is_token(method)
-    )):
+    number, _, method = value.partition(" ")
+    if method in _COMMON_METHODS and number.isdigit() and len(number) < 10 and number.isascii():
+        return CSeq(int(number), method)  # the usual "314159 INVITE"; below 2**31 by length
+    m = _CSEQ_RE.match(value)
+    if not m:
         raise SipParseError("bad CSeq", where=repr(value[:80]))
-    seq = int(number)
-    if seq >= 2**31:
+    number, method = m.groups()
+    # The length test first: int() refuses strings of over 4300 digits.
+    if len(number) > 10 or int(number) >= 2**31:
         raise SipParseError("CSeq number must be below 2**31", where=repr(value[:80]))
-    return CSeq(seq, method)
+    return CSeq(int(number), method)

@@ -32,10 +32,12 @@ from collections.abc import Iterable
 from siplab.errors import SipParseError
 from siplab.sip.grammar import split_commas
 from siplab.sip.headers import (
+    _KNOWN_KEYS,
     Address,
     CSeq,
     Headers,
     Via,
+    header_key,
     parse_address,
     parse_addresses,
     parse_cseq,
@@ -64,13 +66,11 @@ MAX_MESSAGE_SIZE = 65535
 MANDATORY_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards")
 
 _METHOD_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
-_VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.IGNORECASE)
+_VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+\Z", re.IGNORECASE)
 _NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
-# One header line, matched from the CRLF that ends the line before it.
-_HEADER_LINE_RE = re.compile(r"\r\n([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:[ \t]*([^\r\n]*)(?=\r\n|\Z)")
-_CONTENT_LENGTH_RE = re.compile(
-    r"\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?=\r\n|\Z)", re.IGNORECASE
-)
+# int() refuses strings of over 4300 digits; no length or count in SIP needs
+# more than ten, so longer digit strings are refused before int() sees them.
+_MAX_DIGITS = 10
 
 
 class Message:
@@ -115,36 +115,40 @@ class Message:
 
     # -- typed accessors -------------------------------------------------------
 
-    def _required(self, name: str) -> str:
-        value = self.headers.get(name)
-        if value is None:
+    def _required(self, name: str, key: str | None = None) -> str:
+        # ``key`` is the normalized lookup key, given by the hot accessors.
+        found = self.headers._values(key or header_key(name))
+        if not found:
             raise SipParseError(f"missing {name} header")
-        return value
+        return found[0]
 
     @property
     def call_id(self) -> str:
         """The Call-ID, which names the dialog together with the two tags."""
-        return self._required("Call-ID").strip()
+        value = self._required("Call-ID", "call-id").strip()
+        if not value:
+            raise SipParseError("empty Call-ID", where="header 'Call-ID'")
+        return value
 
     @property
     def cseq(self) -> CSeq:
-        return parse_cseq(self._required("CSeq"))
+        return parse_cseq(self._required("CSeq", "cseq"))
 
     @property
     def from_(self) -> Address:
-        return parse_address(self._required("From"))
+        return parse_address(self._required("From", "from"))
 
     @property
     def to(self) -> Address:
-        return parse_address(self._required("To"))
+        return parse_address(self._required("To", "to"))
 
     @property
     def from_tag(self) -> str | None:
-        return tag_of(self._required("From"))
+        return tag_of(self._required("From", "from"))
 
     @property
     def to_tag(self) -> str | None:
-        return tag_of(self._required("To"))
+        return tag_of(self._required("To", "to"))
 
     @property
     def via(self) -> list[Via]:
@@ -158,15 +162,23 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        return parse_vias(self._required("Via"))[0]
+        vias = parse_vias(self._required("Via", "via"))
+        if not vias:
+            raise SipParseError("empty Via header", where="header 'Via'")
+        return vias[0]
 
     @property
     def branch(self) -> str | None:
         """The branch parameter of the top Via: the transaction's name (§17.1.3)."""
-        return via_branch(self._required("Via"))
+        return via_branch(self._required("Via", "via"))
 
     @property
     def via_count(self) -> int:
+        lines = self.headers._values("via")
+        if not lines:
+            return 0
+        if len(lines) == 1 and "," not in lines[0] and lines[0]:
+            return 1
         return len(self.headers.get_list("Via"))
 
     @property
@@ -189,7 +201,7 @@ class Message:
         if value is None:
             return None
         value = value.strip()
-        if not value.isdigit() or not value.isascii():
+        if not value.isdigit() or not value.isascii() or len(value) > _MAX_DIGITS:
             raise SipParseError(f"{name} must be a number", where=f"header {name!r}")
         return int(value)
 
@@ -241,7 +253,8 @@ class Message:
                                 ("s" if len(missing) > 1 else ""))
         _ = self.call_id
         cseq = self.cseq
-        if isinstance(self, Request) and cseq.method != self.method and self.method != "ACK":
+        # §8.1.1.5: the method MUST match the request's, ACK and CANCEL included.
+        if isinstance(self, Request) and cseq.method != self.method:
             raise SipParseError("CSeq method does not match the request method",
                                 where="header 'CSeq'")
         _ = self.from_, self.to, self.via
@@ -341,8 +354,8 @@ class Response(Message):
             raise ValueError(f"status must be 100-699, not {status}")
         self.status = status
         self.reason = reason_phrase(status) if reason is None else reason
-        if "\r" in self.reason or "\n" in self.reason:
-            raise ValueError("reason phrase contains CR or LF")
+        if "\r" in self.reason or "\n" in self.reason or "\x00" in self.reason:
+            raise ValueError("reason phrase contains CR, LF or NUL")
 
     @property
     def start_line(self) -> str:
@@ -403,58 +416,59 @@ def parse_message(data: bytes) -> Request | Response:
     while data.startswith(b"\r\n", start):
         start += 2
     end = data.find(b"\r\n\r\n", start)
-    if end >= 0:
+    # A bare-LF message ends its headers at the first LF LF, which may come
+    # before a CRLF CRLF inside its body. A first line ending in CRLF says the
+    # message is not one, so the search for LF LF is skipped.
+    first_lf = data.find(b"\n", start)
+    crlf_message = end >= 0 and first_lf > start and data[first_lf - 1] == 13
+    lf_end = -1 if crlf_message else data.find(b"\n\n", start, end if end >= 0 else len(data))
+    if lf_end >= 0 and b"\r" not in data[start:lf_end]:
+        end = lf_end
+        eol = "\n"
+        body_start = end + 2
+    elif end >= 0:
         eol = "\r\n"
         body_start = end + 4
     else:
-        end = data.find(b"\n\n", start)
-        if end < 0 or b"\r" in data[start:end]:
-            if start == len(data):
-                raise SipParseError("empty message")
-            raise SipParseError("no empty line after the headers")
-        eol = "\n"
-        body_start = end + 2
+        if start == len(data):
+            raise SipParseError("empty message")
+        raise SipParseError("no empty line after the headers")
     try:
         head = data[start:end].decode("utf-8")
     except UnicodeDecodeError as exc:
         where = f"byte {start + exc.start}"
         raise SipParseError("header section is not UTF-8", where=where) from None
-    count = head.count(eol)
+    lines = head.split(eol)
+    count = len(lines) - 1
     first_end = head.find(eol)
     start_line = head if first_end < 0 else head[:first_end]
     if "\x00" in head:
         raise SipParseError("NUL byte in the header section")
     if count > MAX_HEADER_LINES:
         raise SipParseError(f"more than {MAX_HEADER_LINES} header lines")
-    items: list[tuple[str, str]] | None = None
-    if eol == "\r\n" and " \r\n" not in head and "\t\r\n" not in head:
-        # The common case, done by the regex engine in one pass. A line that is
-        # folded, has a stray CR or LF, or is malformed does not match, so the
-        # count differs and the careful path below finds out what is wrong.
-        found = _HEADER_LINE_RE.findall(head)
-        if len(found) == count and "\r" not in start_line and "\n" not in start_line:
-            items = found
-            if items and items[-1][1].endswith((" ", "\t")):
-                name, value = items[-1]
-                items[-1] = (name, value.rstrip(" \t"))
-            lengths = _CONTENT_LENGTH_RE.findall(head)
-    if items is None:
-        if eol == "\r\n" and (head.count("\n") != count or head.count("\r") != count):
-            raise SipParseError("stray CR or LF inside a header line")
-        items = _parse_header_lines(head.split(eol))
+    if eol == "\r\n" and (head.count("\n") != count or head.count("\r") != count):
+        raise SipParseError("stray CR or LF inside a header line")
+    index: dict[str, list[str]] | None = None
+    fast = _header_lines_fast(lines) if eol == "\r\n" else None
+    if fast is not None:
+        items, index = fast
+        lengths = index.get("content-length") or []
+    else:
+        items = _parse_header_lines(lines)
         lengths = [v for n, v in items if n.lower() in ("content-length", "l")]
-    content_length: str | None = None
+    body = data[body_start:]
     if lengths:
-        content_length = lengths[0]
-        if any(value != content_length for value in lengths):
+        numbers = set()
+        for text in lengths:
+            text = text.rstrip(" \t")
+            if not text.isdigit() or not text.isascii() or len(text) > _MAX_DIGITS:
+                raise SipParseError("Content-Length is not a number",
+                                    where="header 'Content-Length'")
+            numbers.add(int(text))
+        if len(numbers) > 1:  # "5" and "05" agree; "5" and "6" do not
             raise SipParseError("two different Content-Length values",
                                 where="header 'Content-Length'")
-
-    body = data[body_start:]
-    if content_length is not None:
-        if not content_length.isdigit() or not content_length.isascii():
-            raise SipParseError("Content-Length is not a number", where="header 'Content-Length'")
-        length = int(content_length)
+        length = numbers.pop()
         if len(body) < length:
             raise SipParseError(
                 f"body has {len(body)} bytes, Content-Length says {length}", where="body"
@@ -462,8 +476,38 @@ def parse_message(data: bytes) -> Request | Response:
         if len(body) > length:
             body = body[:length]
 
-    headers = Headers._trusted(items)
+    headers = Headers._trusted(items, index)
     return _parse_start_line(start_line, headers, body)
+
+
+def _header_lines_fast(
+    lines: list[str],
+) -> tuple[list[tuple[str, str]], dict[str, list[str]]] | None:
+    # The common case in one pass: every line is "Name: value" with a name we
+    # know or a valid token, no folding, no blank before the colon. The index
+    # that lookups need is built on the way. Anything unusual returns None and
+    # the careful path below reads the lines again and explains what is wrong.
+    items: list[tuple[str, str]] = []
+    index: dict[str, list[str]] = {}
+    known = _KNOWN_KEYS
+    append = items.append
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        key = known.get(name)
+        if key is None:
+            if not colon or not _NAME_RE.match(name):
+                return None
+            key = header_key(name)
+        elif not colon:
+            return None
+        value = value.strip(" \t")
+        append((name, value))
+        found = index.get(key)
+        if found is None:
+            index[key] = [value]
+        else:
+            found.append(value)
+    return items, index
 
 
 def _parse_header_lines(lines: list[str]) -> list[tuple[str, str]]:
@@ -476,7 +520,8 @@ def _parse_header_lines(lines: list[str]) -> list[tuple[str, str]]:
                 raise SipParseError("continuation line before any header", where=f"line {number}")
             name, value = items[-1]
             more = line.strip(" \t")
-            items[-1] = (name, f"{value} {more}" if value else more)
+            if more:  # a continuation of only blanks adds nothing
+                items[-1] = (name, f"{value} {more}" if value else more)
             continue
         name, colon, value = line.partition(":")
         if not colon:
@@ -513,7 +558,8 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
     method, uri, version = parts
     if not ((method.isalpha() and method.isascii()) or _METHOD_RE.match(method)):
         raise SipParseError("bad method", where=repr(line[:80]))
-    if not uri or not (version == "SIP/2.0" or _VERSION_RE.match(version)):
+    # A tab is refused here as the Request constructor refuses it.
+    if not uri or "\t" in uri or not (version == "SIP/2.0" or _VERSION_RE.match(version)):
         raise SipParseError("bad request line", where=repr(line[:80]))
     request = Request.__new__(Request)
     request.headers, request.body, request.version = headers, body, version

@@ -37,7 +37,8 @@ class Peer(NamedTuple):
         return is_reliable(self.transport)
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        bracketed = ":" in self.host and not self.host.startswith("[")
+        host = f"[{self.host}]" if bracketed else self.host
         return f"{self.transport}:{host}:{self.port}"
 
 

@@ -35,7 +35,12 @@ __all__ = [
     "uri_equal",
 ]
 
-_HOST_RE = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.?)+\Z")
+# Labels are runs of letters/digits joined by hyphens, separated by dots. Written
+# so that each character can match only one way: the obvious nested form
+# ``(label\.?)+`` backtracks exponentially on a long host with a bad character.
+_HOST_RE = re.compile(
+    r"(?:[A-Za-z0-9_]+(?:-+[A-Za-z0-9_]+)*\.)*[A-Za-z0-9_]+(?:-+[A-Za-z0-9_]+)*\.?\Z"
+)
 _IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]+\]\Z")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 # Characters a user part may hold (RFC 3261 §25.1 user, plus escapes).
@@ -108,8 +113,12 @@ class SipUri:
 
     @property
     def address_of_record(self) -> str:
-        """``sip:user@host`` without port or parameters: the key a registrar stores."""
-        user = f"{self.user}@" if self.user is not None else ""
+        """``sip:user@host`` without port or parameters: the key a registrar stores.
+
+        §10.3 step 5: escapes are undone (``%61lice`` is ``alice``) so that two
+        spellings of one user land on one binding.
+        """
+        user = f"{_unescape_unreserved(self.user)}@" if self.user is not None else ""
         return f"{self.scheme}:{user}{self.host.lower()}"
 
 
@@ -211,7 +220,13 @@ def _split_hostport(hostport: str, text: str) -> tuple[str, int | None]:
             raise SipParseError("bad host in SIP URI", where=repr(text[:80]))
     port: int | None = None
     if portstr is not None:
-        if not portstr.isdigit() or not portstr.isascii() or int(portstr) > 65535:
+        # The length test comes first: int() refuses strings of over 4300 digits.
+        if (
+            not portstr.isdigit()
+            or not portstr.isascii()
+            or len(portstr) > 5
+            or int(portstr) > 65535
+        ):
             raise SipParseError("bad port in SIP URI", where=repr(text[:80]))
         port = int(portstr)
     return host, port
@@ -262,7 +277,23 @@ def _lower_unesc(text: str | None) -> str | None:
     return None if text is None else _pct_unquote(text).lower()
 
 
-def _header_set(headers: str | None) -> frozenset[str]:
+def _header_set(headers: str | None) -> frozenset[tuple[str, str]]:
+    # Header names compare case-insensitively, as header names do (§7.3.1).
     if not headers:
         return frozenset()
-    return frozenset(_pct_unquote(part) for part in headers.split("&"))
+    pairs = (part.partition("=") for part in headers.split("&"))
+    return frozenset((_pct_unquote(name).lower(), _pct_unquote(value)) for name, _, value in pairs)
+
+
+_ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()")
+
+
+def _unescape_unreserved(text: str) -> str:
+    # Undo only the escapes of characters that never need one, so that the
+    # result is still a valid user part (an escaped '@' must stay escaped).
+    def one(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else match.group(0).upper()
+
+    return _ESCAPE_RE.sub(one, text) if "%" in text else text

@@ -1,0 +1,625 @@
+"""SIP over real sockets: UDP, TCP and WebSocket (RFC 3261 §18, RFC 7118, RFC 3581).
+
+The sans-I/O core speaks in ``(bytes, Peer)`` pairs. :class:`TransportManager`
+is the part that owns the sockets: it hands every message that arrives to one
+callback, ``on_message(data, peer)``, and sends whatever it is given with
+``send(data, peer)``. It knows nothing about SIP beyond where one message ends
+and the next begins.
+
+**UDP** (§18.1.1, §18.2.1). One datagram carries exactly one message, so
+nothing needs framing. A UDP "connection" does not exist: the server answers to
+the address in the top Via, or, when the request carries ``rport``, to the
+source address and port the datagram came from (RFC 3581 ``received``/``rport``,
+which is how answers get back through a NAT). That choice is the core's
+(``siplab.sip.build.response_destination``); here a datagram is sent to
+whatever Peer the core names, from the listening socket, so that the source
+port the peer sees is the one in our Via. A datagram cannot exceed 65,535
+bytes, and 65,507 once the IPv4 and UDP headers are counted; larger messages
+are refused with ``EMSGSIZE``. (§18.1.1 also says a request within 200 bytes of
+the path MTU, or over 1300 bytes, should go over TCP instead: that is the
+caller's decision.)
+
+**TCP** (§18.3). The bytes form a stream with no boundaries, so each
+connection has a :class:`~siplab.sip.framing.StreamFramer` that cuts messages
+out using Content-Length. A stream that cannot be framed is out of step for
+good: the connection is closed. Connections are reused in both directions: a
+response goes back over the connection its request arrived on (§18.2.2), and a
+new request to an address we already have a connection with reuses it
+(§18.1.1; RFC 5923 goes further). A connection is known by its *remote*
+address: a message received on it comes from ``Peer(host, port, "tcp")``, and
+sending to that Peer writes on the same connection. A double CRLF on the
+stream is an RFC 5626 keep-alive "ping" and is answered with a single CRLF
+"pong".
+
+**WebSocket** (RFC 7118). A browser cannot open raw TCP or UDP sockets, so
+JsSIP and SIP.js carry SIP over WebSocket. The handshake must negotiate the
+subprotocol ``sip`` (§4; a client that does not offer it is refused), and each
+WebSocket message carries exactly one SIP message (§5.1), usually as a text
+frame, so no Content-Length framing is needed. A browser cannot accept
+incoming connections, so a server reaches a browser only back over the
+connection the browser opened; that is why the connection is kept, keyed by
+its remote address, for as long as it lives. Compression is switched off so
+that a packet capture shows the SIP text.
+
+Every message sent or received passes through one hook, ``trace``, as a
+:class:`TraceRecord`; that is what the lab's ladders and flows are drawn from.
+Each is also logged at DEBUG on the ``siplab.transport`` logger (first line
+and size; pass ``full_text=True`` for the whole message), like
+``JsSIP.debug.enable("JsSIP:Transport")``.
+
+Errors are reported, never raised, because ``send`` is called from the middle
+of the core's work: a refused connection, a failed write or an oversize
+datagram goes to ``on_error(peer, exc)``, always from a later turn of the event
+loop, so the caller can tell the transaction layer (§17.1.4, §18.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.connection import Connection as WsConnection
+from websockets.asyncio.server import Server as WsServer
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as ws_serve
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, WebSocketException
+from websockets.http11 import Request as WsRequest
+from websockets.http11 import Response as WsResponse
+from websockets.typing import Subprotocol
+
+from siplab.errors import SipParseError
+from siplab.sip.framing import StreamFramer
+from siplab.sip.transport import Peer
+
+__all__ = [
+    "TransportManager",
+    "TraceRecord",
+    "MAX_UDP_PAYLOAD",
+    "MAX_WS_MESSAGE",
+    "UDP_BUFFER_BYTES",
+]
+
+logger = logging.getLogger("siplab.transport")
+
+#: The largest UDP payload over IPv4: 65,535 - 20 (IP header) - 8 (UDP header).
+MAX_UDP_PAYLOAD = 65507
+#: The largest WebSocket message accepted (one SIP message, RFC 7118 §5.1).
+MAX_WS_MESSAGE = 65536
+#: SO_RCVBUF / SO_SNDBUF asked for on UDP sockets: bursts must not overflow them (FACTS.md).
+UDP_BUFFER_BYTES = 4 * 1024 * 1024
+#: How many bytes one TCP read asks for.
+READ_SIZE = 65536
+#: Seconds a WebSocket closing handshake may take before the socket is dropped.
+CLOSE_TIMEOUT = 2.0
+SIP_SUBPROTOCOL = Subprotocol("sip")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRecord:
+    """One SIP message on the wire, as the trace hook sees it.
+
+    ``time`` is wall-clock ``time.time()`` (seconds since the epoch), so a trace
+    lines up with a packet capture; the protocol's timers use the loop's
+    monotonic clock instead.
+    """
+
+    time: float
+    direction: Literal["in", "out"]
+    transport: str  # "udp", "tcp" or "ws"
+    local: Peer
+    remote: Peer
+    data: bytes
+
+
+class _UdpEndpoint(asyncio.DatagramProtocol):
+    """A bound UDP socket: every datagram that arrives is one message (§18.2.1)."""
+
+    def __init__(self, manager: TransportManager, local: Peer, family: int) -> None:
+        self.manager = manager
+        self.local = local
+        self.family = family
+        self.transport: asyncio.DatagramTransport | None = None
+        self._sending_to: Peer | None = None  # so a synchronous send error knows its peer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (Python 3.11's selector transport does not subclass DatagramTransport.)
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self.manager._received(data, self.local, _peer(addr, "udp"))
+
+    def error_received(self, exc: Exception) -> None:
+        if self._sending_to is not None:
+            self.manager._report(self._sending_to, exc)
+        else:  # e.g. an ICMP error for some earlier datagram: no way to tell which
+            logger.info("udp %s: %s", _addr(self.local), exc)
+
+    def sendto(self, data: bytes, peer: Peer) -> None:
+        assert self.transport is not None
+        self._sending_to = peer
+        try:
+            self.transport.sendto(data, (peer.host, peer.port))
+        finally:
+            self._sending_to = None
+
+
+class _Connection:
+    """One TCP or WebSocket connection, accepted or opened by us, used both ways.
+
+    ``send`` puts messages in ``outbox``; a writer task takes them out once the
+    connection is open, so messages sent while it is still connecting wait there.
+    """
+
+    def __init__(self, transport: str, remote: Peer) -> None:
+        self.transport = transport
+        self.remote = remote
+        self.local: Peer | None = None  # known once the connection is open
+        self.keys = {remote}  # every address the connection table files it under
+        self.outbox: asyncio.Queue[tuple[bytes, Peer]] = asyncio.Queue()
+        self.last_activity = asyncio.get_running_loop().time()
+
+    def opened(self, local: Peer, remote: Peer) -> None:
+        self.local = local
+        self.remote = remote
+        self.keys.add(remote)
+
+    def touch(self) -> None:
+        self.last_activity = asyncio.get_running_loop().time()
+
+
+class TransportManager:
+    """Listeners and connections for UDP, TCP and WS; delivers whole messages.
+
+    ``on_message(data, peer)`` gets every message that arrives; ``peer`` is
+    where it came from, and ``send(data, peer)`` answers over the same socket or
+    connection. ``on_error(peer, exc)`` hears about messages that could not be
+    sent. ``trace(record)`` sees every message in and out. Connections idle for
+    ``idle_timeout`` seconds are closed (``None``, the default, keeps them
+    until the peer closes them: a registered UA waits for incoming calls on
+    its connection).
+    """
+
+    def __init__(
+        self,
+        on_message: Callable[[bytes, Peer], None] | None = None,
+        *,
+        on_error: Callable[[Peer, Exception], None] | None = None,
+        trace: Callable[[TraceRecord], None] | None = None,
+        connect_timeout: float = 10.0,
+        idle_timeout: float | None = None,
+        full_text: bool = False,
+    ) -> None:
+        self.on_message = on_message
+        self.on_error = on_error
+        self.trace = trace
+        self.connect_timeout = connect_timeout
+        self.idle_timeout = idle_timeout
+        self.full_text = full_text
+        self._udp: list[_UdpEndpoint] = []
+        self._udp_waiting: list[tuple[bytes, Peer]] = []  # until a lazy UDP socket is bound
+        self._tcp_servers: list[tuple[asyncio.Server, Peer]] = []
+        self._ws_servers: list[tuple[WsServer, Peer]] = []
+        self._connections: dict[Peer, _Connection] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    # --- listening -----------------------------------------------------------
+
+    async def listen_udp(self, host: str, port: int) -> Peer:
+        """Bind a UDP socket (port 0 picks a free one); return the address bound."""
+        loop = asyncio.get_running_loop()
+        family, _, _, _, address = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        _enlarge_buffers(sock)
+        try:
+            sock.bind(address)
+            sock.setblocking(False)
+            local = _peer(sock.getsockname(), "udp")
+            endpoint = _UdpEndpoint(self, local, family)
+            await loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        self._udp.append(endpoint)
+        logger.info("listening on %s", local)
+        return local
+
+    async def listen_tcp(self, host: str, port: int) -> Peer:
+        """Accept TCP connections on ``host:port``; return the address bound."""
+        server = await asyncio.start_server(self._accept_tcp, host, port)
+        local = _peer(server.sockets[0].getsockname(), "tcp")
+        self._tcp_servers.append((server, local))
+        logger.info("listening on %s", local)
+        return local
+
+    async def listen_ws(self, host: str, port: int, path: str | None = "/") -> Peer:
+        """Accept SIP-over-WebSocket connections at ``ws://host:port/path`` (RFC 7118).
+
+        The client must offer the ``sip`` subprotocol, else the handshake fails
+        with 400. ``path=None`` accepts any path.
+        """
+
+        def check_path(connection: ServerConnection, request: WsRequest) -> WsResponse | None:
+            if path is not None and request.path.split("?")[0] != path:
+                return connection.respond(404, f"SIP over WebSocket is at {path}\n")
+            return None
+
+        server = await ws_serve(
+            self._accept_ws,
+            host,
+            port,
+            subprotocols=[SIP_SUBPROTOCOL],  # the default negotiation refuses anything else
+            process_request=check_path,
+            max_size=MAX_WS_MESSAGE,
+            compression=None,
+            close_timeout=CLOSE_TIMEOUT,
+        )
+        local = _peer(next(iter(server.sockets)).getsockname(), "ws")
+        self._ws_servers.append((server, local))
+        logger.info("listening on %s%s", local, path or "")
+        return local
+
+    def local_peer(self, transport: str) -> Peer | None:
+        """The address to advertise in Via/Contact for ``transport``, if any.
+
+        A listener's address comes first. A client with no WebSocket listener
+        gets the local address of its first WS connection; RFC 7118 §5.2 lets
+        it put a random ``.invalid`` host in Via and Contact instead, since
+        nobody can connect back to it anyway. That choice is the UA's.
+        """
+        transport = transport.lower()
+        if transport == "udp":
+            return self._udp[0].local if self._udp else None
+        servers = self._tcp_servers if transport == "tcp" else self._ws_servers
+        if transport in ("tcp", "ws") and servers:
+            return servers[0][1]
+        for connection in self._open_connections():
+            if connection.transport == transport and connection.local is not None:
+                return connection.local
+        return None
+
+    def open_connections(self) -> list[tuple[Peer, Peer]]:
+        """``(local, remote)`` of every open TCP and WS connection."""
+        return [(c.local, c.remote) for c in self._open_connections() if c.local is not None]
+
+    # --- sending -------------------------------------------------------------
+
+    def send(self, data: bytes, peer: Peer) -> None:
+        """Send one message to ``peer``; never blocks, never raises for network trouble."""
+        transport = peer.transport.lower()
+        peer = Peer(peer.host, peer.port, transport)
+        if self._closed:
+            logger.warning("%s: transport manager is closed; dropped %d bytes", peer, len(data))
+        elif transport == "udp":
+            self._send_udp(data, peer)
+        elif transport in ("tcp", "ws"):
+            connection = self._connections.get(peer)
+            if connection is None:
+                connection = self._open(peer)
+            connection.outbox.put_nowait((data, peer))
+        else:
+            self._report(peer, OSError(errno.EPROTONOSUPPORT, f"no {transport} transport here"))
+
+    def _send_udp(self, data: bytes, peer: Peer) -> None:
+        if len(data) > MAX_UDP_PAYLOAD:
+            message = f"{len(data)} bytes do not fit in a UDP datagram ({MAX_UDP_PAYLOAD} max)"
+            self._report(peer, OSError(errno.EMSGSIZE, message))
+            return
+        family = socket.AF_INET6 if ":" in peer.host else socket.AF_INET
+        endpoint = next((e for e in self._udp if e.family == family), None)
+        if endpoint is None:
+            # A client that never called listen_udp: bind an ephemeral socket first.
+            self._udp_waiting.append((data, peer))
+            if len(self._udp_waiting) == 1:
+                self._spawn(self._bind_ephemeral_udp(peer, family))
+            return
+        self._sent(data, "udp", endpoint.local, peer)
+        endpoint.sendto(data, peer)
+
+    async def _bind_ephemeral_udp(self, peer: Peer, family: int) -> None:
+        host = "::" if family == socket.AF_INET6 else "0.0.0.0"
+        if _is_loopback(peer.host):
+            host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        try:
+            await self.listen_udp(host, 0)
+        except OSError as exc:
+            for _, waiting_peer in self._udp_waiting:
+                self._report(waiting_peer, exc)
+            self._udp_waiting.clear()
+            return
+        waiting, self._udp_waiting = self._udp_waiting, []
+        for data, waiting_peer in waiting:
+            self._send_udp(data, waiting_peer)
+
+    # --- connections: opening, reading, writing, closing -----------------------
+
+    def _open(self, peer: Peer) -> _Connection:
+        connection = _Connection(peer.transport, peer)
+        self._connections[peer] = connection
+        opener = self._connect_tcp if peer.transport == "tcp" else self._connect_ws
+        self._spawn(opener(connection))
+        logger.debug("%s: connecting", peer)
+        return connection
+
+    async def _connect_tcp(self, connection: _Connection) -> None:
+        peer = connection.remote
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await asyncio.open_connection(peer.host, peer.port)
+        except OSError as exc:  # includes TimeoutError
+            self._forget(connection, exc)
+            return
+        await self._run_tcp(connection, reader, writer)
+
+    def _accept_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Our own task rather than the one asyncio.start_server would make, so close() can stop it.
+        connection = _Connection("tcp", _peer(writer.get_extra_info("peername"), "tcp"))
+        self._spawn(self._run_tcp(connection, reader, writer))
+
+    async def _run_tcp(self, connection: _Connection, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # SIP messages are small and latency matters: no Nagle delay
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._register(connection, _peer(writer.get_extra_info("sockname"), "tcp"),
+                       _peer(writer.get_extra_info("peername"), "tcp"))
+        writer_task = self._spawn(self._write_tcp(connection, writer))
+        framer = StreamFramer()
+        reason: Exception | None = None
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.idle_timeout):
+                        chunk = await reader.read(READ_SIZE)
+                except TimeoutError:
+                    if self._idle(connection):
+                        break
+                    continue
+                if not chunk:
+                    break  # the peer closed its side
+                connection.touch()
+                pings = framer.pings
+                for message in framer.feed(chunk):
+                    self._received(message, connection.local, connection.remote)
+                if framer.pings > pings:  # RFC 5626 §3.5.1: answer each CRLFCRLF with CRLF
+                    writer.write(b"\r\n" * (framer.pings - pings))
+        except SipParseError as exc:
+            logger.warning("%s: cannot frame the stream, closing: %s", connection.remote, exc)
+            reason = exc
+        except OSError as exc:
+            reason = exc
+        finally:
+            writer_task.cancel()
+            writer.close()
+            self._forget(connection, reason)
+
+    async def _write_tcp(self, connection: _Connection, writer: asyncio.StreamWriter) -> None:
+        while True:
+            data, peer = await connection.outbox.get()
+            assert connection.local is not None
+            try:
+                writer.write(data)
+                self._sent(data, "tcp", connection.local, connection.remote)
+                await writer.drain()
+            except OSError as exc:
+                self._report(peer, exc)
+                writer.close()  # the reader then sees the end and cleans up
+                return
+            connection.touch()
+
+    async def _connect_ws(self, connection: _Connection) -> None:
+        peer = connection.remote
+        host = f"[{peer.host}]" if ":" in peer.host else peer.host
+        try:
+            websocket = await ws_connect(
+                f"ws://{host}:{peer.port}/",
+                subprotocols=[SIP_SUBPROTOCOL],
+                max_size=MAX_WS_MESSAGE,
+                compression=None,
+                open_timeout=self.connect_timeout,
+                close_timeout=CLOSE_TIMEOUT,
+            )
+        except (OSError, WebSocketException) as exc:
+            self._forget(connection, exc)
+            return
+        try:
+            if websocket.subprotocol != SIP_SUBPROTOCOL:
+                self._forget(connection, ConnectionRefusedError(
+                    f"{peer} did not accept the 'sip' subprotocol (RFC 7118 §4)"))
+                return
+            await self._run_ws(connection, websocket)
+        finally:
+            await websocket.close()
+
+    async def _accept_ws(self, websocket: ServerConnection) -> None:
+        # Returning from this handler makes websockets close the connection.
+        await self._run_ws(_Connection("ws", _peer(websocket.remote_address, "ws")), websocket)
+
+    async def _run_ws(self, connection: _Connection, websocket: WsConnection) -> None:
+        self._register(connection, _peer(websocket.local_address, "ws"),
+                       _peer(websocket.remote_address, "ws"))
+        writer_task = self._spawn(self._write_ws(connection, websocket))
+        reason: Exception | None = None
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.idle_timeout):
+                        message = await websocket.recv()  # safe to cancel: nothing is lost
+                except TimeoutError:
+                    if self._idle(connection):
+                        break
+                    continue
+                connection.touch()
+                # One WebSocket message is one SIP message (RFC 7118 §5.1), text or binary.
+                data = message.encode("utf-8") if isinstance(message, str) else message
+                self._received(data, connection.local, connection.remote)
+        except ConnectionClosed as exc:
+            if not isinstance(exc, ConnectionClosedOK):  # 1000 or 1001 is a normal close
+                reason = exc
+        finally:
+            writer_task.cancel()
+            self._forget(connection, reason)
+
+    async def _write_ws(self, connection: _Connection, websocket: WsConnection) -> None:
+        while True:
+            data, peer = await connection.outbox.get()
+            assert connection.local is not None
+            # Text frames when the message is UTF-8 (it nearly always is); a binary
+            # body that is not must go in a binary frame (RFC 7118 §5.1).
+            try:
+                frame: str | bytes = data.decode("utf-8")
+            except UnicodeDecodeError:
+                frame = data
+            self._sent(data, "ws", connection.local, connection.remote)
+            try:
+                await websocket.send(frame)
+            except (ConnectionClosed, OSError) as exc:
+                self._report(peer, exc)
+                return
+            connection.touch()
+
+    def _register(self, connection: _Connection, local: Peer, remote: Peer) -> None:
+        connection.opened(local, remote)
+        self._connections[remote] = connection
+        logger.debug("%s: connection open (local end %s)", remote, _addr(local))
+
+    def _idle(self, connection: _Connection) -> bool:
+        assert self.idle_timeout is not None
+        idle = asyncio.get_running_loop().time() - connection.last_activity
+        if idle < self.idle_timeout:
+            return False
+        logger.debug("%s: idle for %.0f s, closing", connection.remote, idle)
+        return True
+
+    def _forget(self, connection: _Connection, reason: Exception | None) -> None:
+        """Drop a connection from the table; report any message it never sent."""
+        for key in connection.keys:
+            if self._connections.get(key) is connection:
+                del self._connections[key]
+        unsent: set[Peer] = set()
+        while not connection.outbox.empty():
+            unsent.add(connection.outbox.get_nowait()[1])
+        if reason is not None and not unsent:  # _report logs it otherwise
+            logger.info("%s: connection ended: %s", connection.remote, reason)
+        for peer in unsent:
+            self._report(peer, reason or ConnectionResetError(f"{peer}: connection closed"))
+
+    def _open_connections(self) -> list[_Connection]:
+        return list({id(c): c for c in self._connections.values()}.values())
+
+    # --- the one path every message takes ----------------------------------------
+
+    def _received(self, data: bytes, local: Peer | None, remote: Peer) -> None:
+        assert local is not None
+        self._record("in", data, remote.transport, local, remote)
+        if self.on_message is None:
+            return
+        try:
+            self.on_message(data, remote)
+        except Exception:  # a bug upstairs must not take the socket down with it
+            logger.exception("on_message failed for a message from %s", remote)
+
+    def _sent(self, data: bytes, transport: str, local: Peer, remote: Peer) -> None:
+        self._record("out", data, transport, local, remote)
+
+    def _record(self, direction: Literal["in", "out"], data: bytes, transport: str,
+                local: Peer, remote: Peer) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            arrow = "<-" if direction == "in" else "->"
+            head, _, body = data.partition(b"\r\n\r\n")
+            text = data if self.full_text else head.split(b"\r\n", 1)[0][:200]
+            logger.debug("%s %s %s %s %s: %s (%d bytes, body %d)", transport, direction,
+                         _addr(local), arrow, _addr(remote),
+                         text.decode("utf-8", "replace"), len(data), len(body))
+        if self.trace is not None:
+            try:
+                self.trace(TraceRecord(time.time(), direction, transport, local, remote, data))
+            except Exception:
+                logger.exception("the trace hook failed")
+
+    def _report(self, peer: Peer, exc: Exception) -> None:
+        """Log a failure and tell on_error about it on the next turn of the loop."""
+        logger.warning("%s: %s", peer, exc)
+        if self.on_error is not None:
+            asyncio.get_running_loop().call_soon(self._call_on_error, peer, exc)
+
+    def _call_on_error(self, peer: Peer, exc: Exception) -> None:
+        if self.on_error is not None:
+            self.on_error(peer, exc)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- closing -------------------------------------------------------------
+
+    async def close(self, timeout: float = 3.0) -> None:
+        """Close every listener and connection; waits at most about ``timeout`` seconds."""
+        self._closed = True
+        for endpoint in self._udp:
+            if endpoint.transport is not None:
+                endpoint.transport.close()
+        for tcp_server, _ in self._tcp_servers:
+            tcp_server.close()
+        for ws_server, _ in self._ws_servers:
+            ws_server.close()  # closes its connections with 1001 Going Away
+        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        waits = [server.wait_closed() for server, _ in self._ws_servers]
+        waits += [server.wait_closed() for server, _ in self._tcp_servers]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*tasks, *waits, return_exceptions=True)
+        self._udp.clear()
+        self._tcp_servers.clear()
+        self._ws_servers.clear()
+        self._connections.clear()
+
+
+def _peer(address: Any, transport: str) -> Peer:
+    """A Peer from a socket address: (host, port) for IPv4, (host, port, flow, scope) for IPv6."""
+    return Peer(str(address[0]), int(address[1]), transport)
+
+
+def _addr(peer: Peer) -> str:
+    return f"[{peer.host}]:{peer.port}" if ":" in peer.host else f"{peer.host}:{peer.port}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _enlarge_buffers(sock: socket.socket) -> None:
+    """Ask for 4 MiB socket buffers so a burst of datagrams is not dropped (FACTS.md).
+
+    Linux caps SO_RCVBUF at ``net.core.rmem_max``; a process with CAP_NET_ADMIN
+    (root) may go past the cap with SO_RCVBUFFORCE. Failures are ignored: the
+    buffers only matter under load.
+    """
+    for option, forced in ((socket.SO_RCVBUF, "SO_RCVBUFFORCE"),
+                           (socket.SO_SNDBUF, "SO_SNDBUFFORCE")):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
+        # Linux reports twice the size asked for (the kernel's bookkeeping share).
+        too_small = sock.getsockopt(socket.SOL_SOCKET, option) < UDP_BUFFER_BYTES
+        if too_small and hasattr(socket, forced):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, getattr(socket, forced), UDP_BUFFER_BYTES)

@@ -1,0 +1,395 @@
+"""Digest authentication, the server side: issuing challenges and checking answers.
+
+A registrar or proxy that wants to know who sent a request answers it with a
+401 (or, for a proxy, 407) carrying one challenge per digest algorithm it
+accepts, most preferred first (RFC 8760 §2.3), and checks the ``Authorization``
+(``Proxy-Authorization``) of the retried request (RFC 3261 §22, RFC 7616 §3).
+:mod:`siplab.sip.auth` explains the dance and the hash.
+
+**Stateless nonces.** The server must later recognise the nonces it handed out,
+and know how old they are, without a table of every challenge ever sent (a
+flood of unauthenticated REGISTERs would fill it). So the nonce *is* the
+record, signed::
+
+    nonce = base64url(issued_at | random | mac)          8 + 8 + 16 bytes
+    mac   = HMAC-SHA256(secret, realm | issued_at | random), first 16 bytes
+
+Only the holder of ``secret`` can make a nonce whose HMAC checks out; a nonce
+that fails is *forged*. ``issued_at`` says when it expires. ``opaque`` is an
+HMAC of the realm, the same for every challenge. The only memory the server
+keeps is, per nonce in use, the highest ``nc`` seen (to refuse replays), and it
+forgets a nonce once it has expired, so that memory stays small.
+
+**The checks** in :meth:`DigestServer.verify`, in order: fields present, realm,
+algorithm and qop offered, nonce signature (forged?), user known, response
+correct, nonce age (expired: answer with ``stale=TRUE``, which RFC 7616 §3.3
+allows only when the response was right), nc higher than last time (replay?).
+Each failure is an :class:`AuthStatus` in the :class:`AuthResult`, not an
+exception: a rejected request is a protocol outcome. On the wire, unknown user
+and wrong password must get the *same* answer (a new 401, or 403 after a few
+tries), or the server tells attackers which usernames exist.
+
+Retransmissions of one request carry the same ``nc``; the server transaction
+absorbs them (§17.2) before they reach this check, so they are not replays.
+CANCEL and the ACK of a non-2xx response cannot be challenged (§22.1), and the
+``uri`` field is not compared with the Request-URI (sipp, for one, writes
+``sip:HOST:PORT`` there, see FACTS.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import math
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from siplab.errors import SipParseError
+from siplab.ids import IdSource
+from siplab.sip.auth import (
+    Challenge,
+    Credentials,
+    canonical_algorithm,
+    compute_response,
+    parse_credentials,
+)
+from siplab.sip.build import build_response
+from siplab.sip.grammar import split_commas
+from siplab.sip.message import Request, Response
+
+__all__ = [
+    "AuthStatus",
+    "AuthResult",
+    "PasswordLookup",
+    "DigestServer",
+]
+
+#: Where passwords come from: a mapping username -> password, or a function
+#: returning None for an unknown user.
+PasswordLookup = Callable[[str], "str | None"] | Mapping[str, str]
+
+_ISSUED = struct.Struct(">d")  # issued_at, a float of seconds, 8 bytes
+_RANDOM_BYTES = 8
+_MAC_BYTES = 16
+_NONCE_BYTES = _ISSUED.size + _RANDOM_BYTES + _MAC_BYTES
+
+
+class AuthStatus(StrEnum):
+    """What :meth:`DigestServer.verify` concluded."""
+
+    OK = "ok"
+    NO_CREDENTIALS = "no credentials"  # the request carries no Authorization at all
+    MALFORMED = "malformed"  # an Authorization header that does not parse
+    MISSING_FIELDS = "missing fields"  # e.g. qop without cnonce/nc
+    UNSUPPORTED = "unsupported"  # an algorithm or qop this server did not offer
+    WRONG_REALM = "wrong realm"
+    NONCE_FORGED = "nonce forged"  # not made by this server (bad HMAC or opaque)
+    NONCE_EXPIRED = "nonce expired"  # right password, old nonce: challenge with stale=TRUE
+    NC_REPLAY = "nc replay"  # an nc not above the last one seen for this nonce
+    UNKNOWN_USER = "unknown user"
+    WRONG_PASSWORD = "wrong password"  # the response does not match
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """The outcome of checking credentials; ``ok`` when the user is authenticated."""
+
+    status: AuthStatus
+    username: str | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is AuthStatus.OK
+
+    @property
+    def stale(self) -> bool:
+        """True if the next challenge should say ``stale=TRUE`` (only the nonce was wrong)."""
+        return self.status is AuthStatus.NONCE_EXPIRED
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class DigestServer:
+    """Challenges requests and verifies their digest answers for one realm.
+
+    ``algorithms`` are offered in the given order, one challenge header each.
+    MD5 comes first by default because sipp 3.6 answers only the first
+    algorithm it finds and knows only MD5 (FACTS.md); put ``"SHA-256"`` first
+    for RFC 8760's order of preference. ``qop`` is ``"auth"``, ``"auth-int"``,
+    ``"auth,auth-int"`` or None (RFC 2069 clients: no nc, so no replay check).
+    ``ids`` supplies the random part of nonces and the To tag of challenges.
+    """
+
+    __slots__ = (
+        "realm",
+        "algorithms",
+        "nonce_lifetime",
+        "qop",
+        "opaque",
+        "max_tracked_nonces",
+        "_secret",
+        "_ids",
+        "_nc_seen",
+        "_forgotten_until",
+        "_next_sweep",
+    )
+
+    def __init__(
+        self,
+        realm: str,
+        *,
+        secret: bytes,
+        algorithms: Sequence[str] = ("MD5", "SHA-256"),
+        nonce_lifetime: float = 300.0,
+        qop: str | None = "auth",
+        ids: IdSource | None = None,
+        max_tracked_nonces: int = 10_000,
+    ) -> None:
+        if not secret:
+            raise ValueError("the nonce secret must not be empty")
+        canonical: list[str] = []
+        for name in algorithms:
+            found = canonical_algorithm(name)
+            if found is None:
+                raise ValueError(f"unsupported digest algorithm {name!r}")
+            if found not in canonical:
+                canonical.append(found)
+        if not canonical:
+            raise ValueError("at least one algorithm is needed")
+        qops = tuple(q.lower() for q in split_commas(qop)) if qop else ()
+        if any(q not in ("auth", "auth-int") for q in qops):
+            raise ValueError(f"qop must be auth and/or auth-int, not {qop!r}")
+        if nonce_lifetime <= 0 or max_tracked_nonces < 1:
+            raise ValueError("nonce_lifetime and max_tracked_nonces must be positive")
+        self.realm = realm
+        self.algorithms = tuple(canonical)
+        self.nonce_lifetime = float(nonce_lifetime)
+        self.qop = qops
+        self.max_tracked_nonces = max_tracked_nonces
+        self._secret = bytes(secret)
+        self._ids = ids if ids is not None else IdSource()
+        self.opaque = _b64(self._mac(b"opaque", realm.encode("utf-8"))[:12])
+        # nonce -> (issued_at, highest nc seen); nonces issued at or before
+        # _forgotten_until were dropped to bound memory and count as expired.
+        self._nc_seen: dict[str, tuple[float, int]] = {}
+        self._forgotten_until = -math.inf
+        self._next_sweep = -math.inf
+
+    def __repr__(self) -> str:
+        return (
+            f"DigestServer(realm={self.realm!r}, algorithms={self.algorithms!r}, secret=<hidden>)"
+        )
+
+    # -- nonces ----------------------------------------------------------------------
+
+    def _mac(self, *parts: bytes) -> bytes:
+        message = b"\x00".join(parts)
+        return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+    def make_nonce(self, now: float) -> str:
+        """A fresh signed nonce issued at ``now``."""
+        issued = _ISSUED.pack(now)
+        random_part = self._ids.nonce_bytes(_RANDOM_BYTES)
+        mac = self._mac(b"nonce", self.realm.encode("utf-8"), issued, random_part)
+        return _b64(issued + random_part + mac[:_MAC_BYTES])
+
+    def nonce_issued_at(self, nonce: str) -> float | None:
+        """When this server issued ``nonce``, or None if it did not (forged or garbled)."""
+        if len(nonce) != math.ceil(_NONCE_BYTES * 4 / 3) or not nonce.isascii():
+            return None
+        try:
+            raw = base64.b64decode(nonce + "=" * (-len(nonce) % 4), altchars=b"-_", validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        if _b64(raw) != nonce:  # unused low bits of the last character set: not ours
+            return None
+        issued, random_part = raw[: _ISSUED.size], raw[_ISSUED.size : -_MAC_BYTES]
+        mac = self._mac(b"nonce", self.realm.encode("utf-8"), issued, random_part)
+        if not hmac.compare_digest(mac[:_MAC_BYTES], raw[-_MAC_BYTES:]):
+            return None
+        value: float = _ISSUED.unpack(issued)[0]
+        return value
+
+    def challenge(self, now: float, *, stale: bool = False) -> list[Challenge]:
+        """One challenge per algorithm, in the configured order, sharing a fresh nonce."""
+        nonce = self.make_nonce(now)
+        return [
+            Challenge(
+                realm=self.realm,
+                nonce=nonce,
+                algorithm=algorithm,
+                qop=self.qop,
+                opaque=self.opaque,
+                stale=stale,
+            )
+            for algorithm in self.algorithms
+        ]
+
+    # -- the nc memory -----------------------------------------------------------------
+
+    @property
+    def tracked_nonces(self) -> int:
+        """How many nonces the server currently remembers an nc for."""
+        return len(self._nc_seen)
+
+    def _sweep(self, now: float) -> None:
+        """Forget expired nonces (at most every quarter lifetime), and the oldest beyond the cap."""
+        if now >= self._next_sweep:
+            oldest_valid = now - self.nonce_lifetime
+            self._nc_seen = {
+                nonce: seen for nonce, seen in self._nc_seen.items() if seen[0] >= oldest_valid
+            }
+            self._next_sweep = now + self.nonce_lifetime / 4
+        excess = len(self._nc_seen) - self.max_tracked_nonces
+        if excess > 0:
+            # Drop the oldest quarter; any nonce that old now counts as expired,
+            # so forgetting its nc cannot open the door to a replay.
+            by_age = sorted(self._nc_seen.items(), key=lambda item: item[1][0])
+            dropped = by_age[: max(excess, self.max_tracked_nonces // 4)]
+            for nonce, _ in dropped:
+                del self._nc_seen[nonce]
+            self._forgotten_until = max(self._forgotten_until, dropped[-1][1][0])
+
+    # -- verifying ------------------------------------------------------------------------
+
+    def verify(
+        self,
+        credentials: Credentials,
+        *,
+        method: str,
+        password_for: PasswordLookup,
+        now: float,
+        body: bytes = b"",
+    ) -> AuthResult:
+        """Check ``credentials`` sent with a ``method`` request at time ``now``.
+
+        ``password_for`` maps a username to its password (None or missing:
+        unknown user). ``body`` matters only for qop=auth-int.
+        """
+        user = credentials.username
+
+        def fail(status: AuthStatus, detail: str) -> AuthResult:
+            return AuthResult(status, user, detail)
+
+        qop = credentials.qop.lower() if credentials.qop is not None else None
+        if self.qop and qop is None:
+            return fail(AuthStatus.MISSING_FIELDS, f"no qop, but qop={','.join(self.qop)} asked")
+        if qop is not None and qop not in (self.qop or ("auth", "auth-int")):
+            return fail(AuthStatus.UNSUPPORTED, f"qop {credentials.qop!r} was not offered")
+        if qop is not None and (credentials.cnonce is None or credentials.nc is None):
+            return fail(AuthStatus.MISSING_FIELDS, "qop needs cnonce and nc")
+        if credentials.realm != self.realm:
+            return fail(AuthStatus.WRONG_REALM, f"realm {credentials.realm!r} is not ours")
+        algorithm = canonical_algorithm(credentials.algorithm)
+        if algorithm is None or algorithm not in self.algorithms:
+            return fail(AuthStatus.UNSUPPORTED, f"algorithm {credentials.algorithm!r} not offered")
+        if algorithm.endswith("-sess") and credentials.cnonce is None:
+            return fail(AuthStatus.MISSING_FIELDS, f"{algorithm} needs a cnonce")
+        issued = self.nonce_issued_at(credentials.nonce)
+        if issued is None:
+            return fail(AuthStatus.NONCE_FORGED, "the nonce was not issued by this server")
+        if credentials.opaque is not None and credentials.opaque != self.opaque:
+            return fail(AuthStatus.NONCE_FORGED, "the opaque value is not ours")
+        password = (
+            password_for.get(user) if isinstance(password_for, Mapping) else password_for(user)
+        )
+        if password is None:
+            return fail(AuthStatus.UNKNOWN_USER, f"no password for {user!r}")
+        expected = compute_response(
+            algorithm=algorithm,
+            username=user,
+            realm=self.realm,
+            password=password,
+            method=method,
+            uri=credentials.uri,
+            nonce=credentials.nonce,
+            qop=credentials.qop,
+            nc=credentials.nc,
+            cnonce=credentials.cnonce,
+            body=body,
+        )
+        given = credentials.response.lower().encode("utf-8")
+        if not hmac.compare_digest(expected.encode("ascii"), given):
+            return fail(AuthStatus.WRONG_PASSWORD, "the response does not match")
+        # Only now, with the password proven, may the answer say stale=TRUE.
+        if not issued <= now <= issued + self.nonce_lifetime or issued <= self._forgotten_until:
+            return fail(AuthStatus.NONCE_EXPIRED, "the nonce is too old")
+        if credentials.nc is not None:
+            last = self._nc_seen.get(credentials.nonce)
+            if last is not None and credentials.nc <= last[1]:
+                return fail(AuthStatus.NC_REPLAY, f"nc {credentials.nc:08x} after {last[1]:08x}")
+            self._nc_seen[credentials.nonce] = (issued, credentials.nc)
+            self._sweep(now)
+        return AuthResult(AuthStatus.OK, user)
+
+    # -- on whole messages ------------------------------------------------------------------
+
+    def check_request(
+        self,
+        request: Request,
+        now: float,
+        *,
+        password_for: PasswordLookup,
+        proxy: bool = False,
+    ) -> AuthResult:
+        """Verify the ``Authorization`` (``Proxy-Authorization`` if ``proxy``) of ``request``.
+
+        A request may carry credentials for several realms (one per proxy or
+        registrar on the way, §22.3); the one for this realm is checked.
+        """
+        header = "Proxy-Authorization" if proxy else "Authorization"
+        values = request.headers.get_all(header)
+        if not values:
+            return AuthResult(AuthStatus.NO_CREDENTIALS, None, f"no {header} header")
+        first_problem: AuthResult | None = None
+        for value in values:
+            try:
+                credentials = parse_credentials(value)
+            except SipParseError as exc:
+                first_problem = first_problem or AuthResult(AuthStatus.MALFORMED, None, exc.what)
+                continue
+            if credentials.realm != self.realm:
+                first_problem = first_problem or AuthResult(
+                    AuthStatus.WRONG_REALM, credentials.username, f"{credentials.realm!r}"
+                )
+                continue
+            return self.verify(
+                credentials,
+                method=request.method,
+                password_for=password_for,
+                now=now,
+                body=request.body,
+            )
+        assert first_problem is not None  # every value was either returned or recorded
+        return first_problem
+
+    def challenge_response(
+        self,
+        request: Request,
+        now: float,
+        *,
+        status: int = 401,
+        stale: bool = False,
+        to_tag: str | None = None,
+    ) -> Response:
+        """The 401 (``WWW-Authenticate``) or 407 (``Proxy-Authenticate``) for ``request``.
+
+        One header per algorithm, in the configured order. The To tag comes
+        from ``ids`` unless given. Pass ``stale=result.stale`` after a failed
+        :meth:`check_request`.
+        """
+        if status == 401:
+            header = "WWW-Authenticate"
+        elif status == 407:
+            header = "Proxy-Authenticate"
+        else:
+            raise ValueError(f"a digest challenge is a 401 or 407, not {status}")
+        lines = [(header, str(challenge)) for challenge in self.challenge(now, stale=stale)]
+        return build_response(request, status, to_tag=to_tag or self._ids.tag(), headers=lines)
