@@ -38,12 +38,29 @@ from siplab.sip.build import (
 from siplab.sip.dialog import Dialog, DialogId, DialogState, Role, dialog_id_of
 from siplab.sip.events import (
     Event,
+    IncomingCall,
+    InfoReceived,
     MessageDiscarded,
+    MessageReceived,
+    NotifyReceived,
+    ReferReceived,
+    Registered,
+    RegistrationFailed,
+    RegistrationQueried,
+    ReinviteReceived,
+    RequestFailed,
     RequestReceived,
+    RequestSucceeded,
     ResponseReceived,
+    SessionEstablished,
+    SessionModified,
+    SessionProgress,
+    SessionTerminated,
     TransactionTerminated,
     TransactionTimedOut,
+    TransferCompleted,
     TransportFailed,
+    Unregistered,
 )
 from siplab.sip.framing import StreamFramer
 from siplab.sip.headers import (
@@ -56,7 +73,15 @@ from siplab.sip.headers import (
     parse_cseq,
     parse_via,
 )
+from siplab.sip.invite import Session
+from siplab.sip.invite_client import OutgoingSession
+from siplab.sip.invite_server import IncomingSession
+from siplab.sip.invite_table import SESSION_MACHINES, SessionState
 from siplab.sip.message import Message, Request, Response, parse_message
+from siplab.sip.proxy import ProxyCore
+from siplab.sip.registrar import Binding, LocationService, Registrar
+from siplab.sip.registration import REGISTRATION, Registration, RegistrationState
+from siplab.sip.server import BindingRemoved, BindingsChanged, ServerConfig, ServerCore, ServerStats
 from siplab.sip.status import reason_phrase
 from siplab.sip.timers import TimerConfig
 from siplab.sip.transaction import (
@@ -72,6 +97,7 @@ from siplab.sip.transaction import (
 from siplab.sip.transaction_layer import TransactionLayer
 from siplab.sip.transport import Peer
 from siplab.sip.uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri, uri_equal
+from siplab.sip.useragent import UserAgentConfig, UserAgentCore
 
 __all__ = [
     "SipParseError",
@@ -141,4 +167,42 @@ __all__ = [
     "DialogState",
     "Role",
     "dialog_id_of",
+    # the user agent core
+    "UserAgentConfig",
+    "UserAgentCore",
+    "Registration",
+    "RegistrationState",
+    "REGISTRATION",
+    "Session",
+    "OutgoingSession",
+    "IncomingSession",
+    "SessionState",
+    "SESSION_MACHINES",
+    "Registered",
+    "RegistrationFailed",
+    "RegistrationQueried",
+    "Unregistered",
+    "IncomingCall",
+    "SessionProgress",
+    "SessionEstablished",
+    "SessionTerminated",
+    "SessionModified",
+    "ReinviteReceived",
+    "InfoReceived",
+    "ReferReceived",
+    "NotifyReceived",
+    "TransferCompleted",
+    "MessageReceived",
+    "RequestSucceeded",
+    "RequestFailed",
+    # the registrar/proxy core
+    "ServerConfig",
+    "ServerCore",
+    "ServerStats",
+    "Registrar",
+    "LocationService",
+    "Binding",
+    "ProxyCore",
+    "BindingsChanged",
+    "BindingRemoved",
 ]
