@@ -96,4 +96,30 @@ else
     printf '%s\n' "$WANT" > "$STAMP"
 fi
 
+# --- npm: JsSIP, SIP.js and esbuild for the browser phone (web/) -------------
+
+# The bundles in web/dist/ are committed, so the lab serves web/phone.html
+# without node. npm is needed to rebuild them, and by the test that checks
+# they match the lockfile (tests/browser/test_web_bundles.py). Skipped when
+# web/node_modules was installed from this very web/package-lock.json.
+# --ignore-scripts: no package runs code at install (esbuild needs none).
+NPM_STAMP="$ROOT/web/node_modules/.siplab-lockfile-sha256"
+if ! command -v npm >/dev/null; then
+    say "npm: not found, web/ skipped (web/dist/ is committed; the bundle check will skip)"
+else
+    WANT_NPM=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+    HAVE_NPM=$(cat "$NPM_STAMP" 2>/dev/null || true)
+    if [[ "$WANT_NPM" == "$HAVE_NPM" ]]; then
+        say "npm: up to date (web/package-lock.json unchanged since the last npm ci)"
+    else
+        NPM_LOG="$VENV/npm-ci.log"
+        say "npm: npm ci in web/ (log: ${NPM_LOG#"$ROOT/"})"
+        if ! (cd web && npm ci --ignore-scripts --no-audit --no-fund) > "$NPM_LOG" 2>&1; then
+            tail -n 30 "$NPM_LOG" >&2
+            die "npm ci failed in web/; the full log is $NPM_LOG"
+        fi
+        printf '%s\n' "$WANT_NPM" > "$NPM_STAMP"
+    fi
+fi
+
 say "ready: $("$VENV/bin/python" --version), siplab $("$VENV/bin/python" -c 'import siplab; print(siplab.__version__)')"

@@ -159,18 +159,28 @@ class _Connection:
     connection is open, so messages sent while it is still connecting wait there.
     """
 
-    def __init__(self, transport: str, remote: Peer) -> None:
+    def __init__(self, transport: str, remote: Peer, path: str = "/") -> None:
         self.transport = transport
         self.remote = remote
+        self.path = path  # the resource a WebSocket we open asks for
         self.local: Peer | None = None  # known once the connection is open
         self.keys = {remote}  # every address the connection table files it under
         self.outbox: asyncio.Queue[tuple[bytes, Peer]] = asyncio.Queue()
-        self.last_activity = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        self.last_activity = loop.time()
+        self.ready: asyncio.Future[Peer] = loop.create_future()  # our end, once open
 
     def opened(self, local: Peer, remote: Peer) -> None:
         self.local = local
         self.remote = remote
         self.keys.add(remote)
+        if not self.ready.done():
+            self.ready.set_result(local)
+
+    def failed(self, reason: Exception) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(reason)
+            self.ready.exception()  # retrieved: nobody may be waiting for it
 
     def touch(self) -> None:
         self.last_activity = asyncio.get_running_loop().time()
@@ -287,6 +297,25 @@ class TransportManager:
                 return connection.local
         return None
 
+    async def connect(self, peer: Peer, path: str = "/") -> Peer:
+        """Open a TCP or WS connection to ``peer`` (or reuse one); return our end of it.
+
+        ``send`` opens connections by itself; a client calls this first when it
+        must know its own address before it writes a message (its Via), or
+        wants a refused connection reported at once. ``path`` is the resource
+        a WebSocket asks for (``ws://host:port/path``). Raises ``OSError``
+        (``TimeoutError`` after ``connect_timeout``) if it cannot connect.
+        """
+        transport = peer.transport.lower()
+        if transport not in ("tcp", "ws"):
+            raise ValueError(f"connect() is for tcp and ws, not {transport}")
+        peer = Peer(peer.host, peer.port, transport)
+        connection = self._connections.get(peer)
+        if connection is None:
+            connection = self._open(peer, path)
+        async with asyncio.timeout(self.connect_timeout + 1.0):  # close() may cancel it
+            return await asyncio.shield(connection.ready)
+
     def open_connections(self) -> list[tuple[Peer, Peer]]:
         """``(local, remote)`` of every open TCP and WS connection."""
         return [(c.local, c.remote) for c in self._open_connections() if c.local is not None]
@@ -342,8 +371,8 @@ class TransportManager:
 
     # --- connections: opening, reading, writing, closing -----------------------
 
-    def _open(self, peer: Peer) -> _Connection:
-        connection = _Connection(peer.transport, peer)
+    def _open(self, peer: Peer, path: str = "/") -> _Connection:
+        connection = _Connection(peer.transport, peer, path)
         self._connections[peer] = connection
         opener = self._connect_tcp if peer.transport == "tcp" else self._connect_ws
         self._spawn(opener(connection))
@@ -422,7 +451,7 @@ class TransportManager:
         host = f"[{peer.host}]" if ":" in peer.host else peer.host
         try:
             websocket = await ws_connect(
-                f"ws://{host}:{peer.port}/",
+                f"ws://{host}:{peer.port}{connection.path}",
                 subprotocols=[SIP_SUBPROTOCOL],
                 max_size=MAX_WS_MESSAGE,
                 compression=None,
@@ -503,6 +532,7 @@ class TransportManager:
 
     def _forget(self, connection: _Connection, reason: Exception | None) -> None:
         """Drop a connection from the table; report any message it never sent."""
+        connection.failed(reason or ConnectionResetError(f"{connection.remote}: closed"))
         for key in connection.keys:
             if self._connections.get(key) is connection:
                 del self._connections[key]

@@ -20,25 +20,25 @@ WebSocket connection is what makes those requests reach it.
 Where a request *goes* is decided by §8.1.2: to the first Route if there is
 one (a proxy on the path), otherwise to the Request-URI. RFC 3263 turns that
 URI into a transport, host and port with DNS; in the lab every URI holds an IP
-address, so :func:`uri_peer` only applies the defaults: the ``transport``
-parameter (TLS for ``sips:``), the port or 5060 (5061 for TLS). A user agent
-with an *outbound proxy* sends every request that leaves a dialog, and every
-request whose next hop is that proxy, to the proxy's address instead
-(:func:`names_peer` compares host *and* port, see FACTS.md).
+address, so :func:`~siplab.sip.transport.peer_for_uri` (shared with the
+proxy) only applies the defaults: the ``transport`` parameter (TLS for
+``sips:``), the port or 5060 (5061 for TLS). A user agent with an *outbound
+proxy* sends every request that leaves a dialog, and every request whose next
+hop is that proxy, to the proxy's address instead (:func:`names_peer`
+compares host *and* port, see FACTS.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from siplab.errors import LocalProtocolError
 from siplab.ids import IdSource
 from siplab.sip.headers import Address
 from siplab.sip.message import Request
-from siplab.sip.transport import Peer, default_port, via_transport
+from siplab.sip.transport import Peer, peer_for_uri, uri_host, via_transport
 from siplab.sip.uri import SipUri, Uri
 
-__all__ = ["Origin", "uri_peer", "next_hop", "names_peer"]
+__all__ = ["Origin", "next_hop", "names_peer"]
 
 _WEBSOCKET = ("ws", "wss")
 
@@ -77,23 +77,10 @@ class Origin:
             host = f"{ids.token(12)}.invalid"
             uri = contact or SipUri(host, user=ids.token(8), params=(("transport", transport),))
             return cls(host, None, transport, Address(uri))
-        host = f"[{local.host}]" if ":" in local.host else local.host
+        host = uri_host(local.host)
         uri = contact or SipUri(host, user=user, port=local.port,
                                 params=(("transport", transport),))
         return cls(host, local.port, transport, Address(uri))
-
-
-def uri_peer(uri: Uri, default_transport: str) -> Peer:
-    """The transport address for ``uri`` (RFC 3263 §4 with the DNS steps left out).
-
-    Transport: the URI's ``transport`` parameter, else TLS for ``sips:``, else
-    ``default_transport``. Port: the URI's, else 5060 (5061 for TLS and WSS).
-    """
-    if not isinstance(uri, SipUri):
-        raise LocalProtocolError(f"cannot send a request to {uri}: not a sip: or sips: URI")
-    transport = uri.transport or ("tls" if uri.secure else default_transport.lower())
-    port = uri.port if uri.port is not None else default_port(transport)
-    return Peer(uri.host_for_socket, port, transport)
 
 
 def next_hop(request: Request) -> Uri:
@@ -104,7 +91,5 @@ def next_hop(request: Request) -> Uri:
 
 def names_peer(uri: Uri, peer: Peer) -> bool:
     """True when ``uri`` names ``peer``'s host and port (a port left out means the default)."""
-    if not isinstance(uri, SipUri):
-        return False
-    port = uri.port if uri.port is not None else default_port(uri.transport or peer.transport)
-    return uri.host_for_socket.lower() == peer.host.lower() and port == peer.port
+    hop = peer_for_uri(uri, peer.transport)
+    return hop is not None and hop.port == peer.port and hop.host.lower() == peer.host.lower()

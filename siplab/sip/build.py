@@ -27,6 +27,7 @@ from siplab.ids import IdSource
 from siplab.sip.grammar import split_unquoted
 from siplab.sip.headers import Address, Via, parse_address, parse_via
 from siplab.sip.message import Request, Response
+from siplab.sip.transport import uri_host
 from siplab.sip.uri import Uri
 
 __all__ = [
@@ -42,9 +43,8 @@ __all__ = [
 
 def make_via(transport: str, host: str, port: int | None, branch: str, rport: bool = True) -> str:
     """A Via value for a request we send: ``SIP/2.0/UDP host:port;branch=...;rport``."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"  # an IPv6 address as sockets write it: brackets in SIP (§19.1.1)
-    via = Via(transport.upper(), host, port, (("branch", branch),))
+    # An IPv6 address as sockets write it gets brackets in SIP (§19.1.1).
+    via = Via(transport.upper(), uri_host(host), port, (("branch", branch),))
     if rport:
         via = via.with_param("rport")
     return str(via)

@@ -55,7 +55,7 @@ from siplab.sip.invite_engine import SessionHost, Stimulus
 from siplab.sip.invite_midcall import MidCallSession, glare_delay, sipfrag_status
 from siplab.sip.invite_table import SessionState
 from siplab.sip.message import Request, Response
-from siplab.sip.transaction import ClientTransaction, ServerTransaction
+from siplab.sip.transaction import ClientTransaction, ServerTransaction, TransactionState
 
 __all__ = ["Session", "SessionHost", "Stimulus", "sipfrag_status", "glare_delay"]
 
@@ -239,8 +239,9 @@ class Session(MidCallSession):
     # -- after a change of state ---------------------------------------------------------
 
     def _entered(self, before: SessionState, stimulus: Stimulus) -> None:
-        """Clean up on Terminated; tell whoever REFERred this call how it went (RFC 3515)."""
+        """Clean up when the call ends; tell whoever REFERred it how it went (RFC 3515)."""
         if self.state is TERMINATED:
+            self._abandon_open_reinvites(stimulus.now)
             self._timers.clear()
             self._pending_2xx = None
             for dialog in (self.dialog, *self.early_dialogs.values()):
@@ -259,6 +260,13 @@ class Session(MidCallSession):
                 else:
                     self.referrer.notify_transfer(stimulus.now, 487, "Request Terminated")
 
+    def _abandon_open_reinvites(self, now: float) -> None:
+        """Our re-INVITE that got a provisional response but no final one (lost, and
+        then the call ended) has no timer left in Proceeding: give it up (§9.1)."""
+        for transaction, purpose in list(self._purposes.items()):
+            if purpose == "re-INVITE" and transaction.state is TransactionState.PROCEEDING:
+                logger.info("call over: abandoning our unanswered re-INVITE (§9.1)")
+                self.host.abandon(transaction, now)
 
     # -- actions (one method per action of invite_table) ---------------------------------
 
@@ -309,6 +317,14 @@ class Session(MidCallSession):
         self._answering = None
         self._ending_status = 487
         self.host.send_response(transaction, self._response_to(invite, 487), s.now)
+
+    def _answer_a_pending_re_invite_with_487(self, s: Stimulus) -> None:
+        # §15.1.2: requests pending when the call ends are still answered, 487
+        # recommended; first, so the peer has its answer before the BYE or the 200.
+        if self._answering is not None and self._answering[0] is not self.request:
+            invite, transaction = self._answering
+            self._answering = None
+            self.host.send_response(transaction, self._response_to(invite, 487), s.now)
 
     def _send_bye(self, s: Stimulus) -> None:
         self._bye_held = False

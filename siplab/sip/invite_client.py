@@ -252,6 +252,11 @@ class OutgoingSession(Session):
         if self._cancel_held:
             self._send_cancel(s)
 
+    def _abandon_invite(self, s: Stimulus) -> None:
+        if self._invite_tx is not None:
+            logger.info("no final response 64*T1 after the CANCEL: INVITE abandoned (§9.1)")
+            self.host.abandon(self._invite_tx, s.now)
+
     def _stop_cancelling(self, s: Stimulus) -> None:
         self._cancel_held = False
         self._timers.pop("cancel timeout", None)

@@ -80,6 +80,8 @@ class SessionHost(Protocol):
         """Send through the server transaction (statelessly once it has ended)."""
     def send_ack(self, ack: Request) -> None:
         """Send the ACK for a 2xx, outside any transaction, where it routes."""
+    def abandon(self, transaction: ClientTransaction, now: float) -> None:
+        """Give up on a client transaction that will get no final response (§9.1)."""
     def emit(self, event: Event) -> None: ...
     def authorize(self, request: Request, response: Response) -> Request | None:
         """The request again with credentials for the 401/407, or None."""

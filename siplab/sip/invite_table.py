@@ -108,13 +108,16 @@ def _each(state: SessionState, inputs: tuple[str, ...],
 # -- in the dialog: the same for caller and callee (§12.2, §14, §15) -----------------------
 
 _ENDING_BYE = _to(TERMINATED, "report terminated")
+# §15.1.2: a re-INVITE of the peer's still unanswered when the call ends gets 487 first.
+_END_PENDING = "answer a pending re-INVITE with 487"
 
 MID_CALL: SessionTable = {
     # Hanging up (§15). The callee must wait for the ACK before its BYE (§15).
-    (ESTABLISHED, "bye"): _to(TERMINATING, "note cause (bye)", "send BYE"),
+    (ESTABLISHED, "bye"): _to(TERMINATING, _END_PENDING, "note cause (bye)", "send BYE"),
     (ESTABLISHED, "bye before ACK"): _to(TERMINATING, "note cause (bye)", "hold BYE until ACK"),
     (ESTABLISHED, "receive BYE"): _to(
-        TERMINATED, "answer 200", "stop 2xx retransmissions", "report terminated (remote bye)"
+        TERMINATED, _END_PENDING, "answer 200", "stop 2xx retransmissions",
+        "report terminated (remote bye)",
     ),
     (TERMINATING, "receive BYE"): _to(TERMINATING, "answer 200"),  # the two BYEs crossed
     (TERMINATING, "BYE response"): _ENDING_BYE,
@@ -167,11 +170,12 @@ MID_CALL: SessionTable = {
     (ESTABLISHED, "request 2xx"): _to(ESTABLISHED, "report request succeeded"),
     (ESTABLISHED, "request failed"): _to(ESTABLISHED, "report request failed"),
     (ESTABLISHED, "request lost"): _to(
-        TERMINATING, "report request failed", "note cause (dialog lost)", "send BYE"
+        TERMINATING, "report request failed", _END_PENDING, "note cause (dialog lost)",
+        "send BYE",
     ),
     (ESTABLISHED, "keepalive due"): _to(ESTABLISHED, "send keepalive"),
     (ESTABLISHED, "keepalive failed"): _to(
-        TERMINATING, "note cause (keepalive failed)", "send BYE"
+        TERMINATING, _END_PENDING, "note cause (keepalive failed)", "send BYE"
     ),
     # Other requests we receive in the call.
     (ESTABLISHED, "receive INFO"): _to(ESTABLISHED, "answer 200", "report INFO"),
@@ -223,8 +227,12 @@ OUTGOING: SessionTable = {
     **_each(TERMINATING, ("3xx", "3xx, no more redirects", "401/407", "401/407 again",
                           "4xx-6xx"),
             _to(TERMINATED, "stop cancelling", *_FAILED, "report terminated")),
-    **_each(TERMINATING, ("Timer B", "transport error", "cancel timeout"),
+    **_each(TERMINATING, ("Timer B", "transport error"),
             _to(TERMINATED, *_FAILED, "report terminated")),
+    # No final response 64*T1 after the CANCEL: the INVITE is given up (§9.1).
+    (TERMINATING, "cancel timeout"): _to(
+        TERMINATED, "abandon INVITE", *_FAILED, "report terminated"
+    ),
     **MID_CALL,
 }
 

@@ -77,12 +77,11 @@ from siplab.sip.routing import (
     LocalAddresses,
     loop_hash,
     parse_flow_token,
-    peer_for_uri,
     record_route_value,
 )
 from siplab.sip.transaction import ClientTransaction, ServerTransaction
 from siplab.sip.transaction_layer import TransactionLayer
-from siplab.sip.transport import Peer
+from siplab.sip.transport import Peer, peer_for_uri
 from siplab.sip.uri import SipUri, Uri
 
 __all__ = [
@@ -590,11 +589,14 @@ class ProxyCore:
                 branch.cancel_wanted = True
                 self._send_cancel(branch, now)
                 continue
-            # No answer at all, or no answer to our CANCEL: behave as if 408 came.
+            # No answer at all, or no answer to our CANCEL: behave as if 408 came,
+            # and stop waiting for the real one (§9.1, §16.8).
             branch.cancel_wanted = True
             assert branch.request is not None
             self._complete(branch, self._synthetic(branch.request, 408, None))
             self._finish_if_all_final(context, now)
+            if branch.transaction is not None:
+                self.layer.abandon(branch.transaction, now)
 
     # -- ACK and late 2xx: stateless forwarding (§16.11) ----------------------------------------
 

@@ -63,7 +63,8 @@ from siplab.sip.build import build_response
 from siplab.sip.grammar import remove_param
 from siplab.sip.headers import Address
 from siplab.sip.message import Request, Response
-from siplab.sip.transport import Peer
+from siplab.sip.transport import Peer, uri_host
+from siplab.sip.uas_checks import SUPPORTED_EXTENSIONS
 from siplab.sip.uri import SipUri, Uri, uri_equal
 
 __all__ = ["Binding", "LocationService", "Registrar"]
@@ -295,9 +296,7 @@ class Registrar:
         """The location-service key for a URI in our domains, ``sip:user@domain``, or None."""
         if not isinstance(uri, SipUri) or uri.user is None or not self.is_our_domain(uri):
             return None
-        domain = self.domains[0]
-        host = f"[{domain}]" if ":" in domain else domain
-        return replace(uri, host=host, scheme="sip").address_of_record
+        return replace(uri, host=uri_host(self.domains[0]), scheme="sip").address_of_record
 
     def is_known_user(self, user: str) -> bool:
         """True if ``user`` has an account (always False in open mode)."""
@@ -321,9 +320,10 @@ class Registrar:
         if not self.is_our_domain(request.uri):
             return answer(404, "Not Found (domain not served here)")
         # 2. Extensions the client requires must be understood; we support none.
-        required = request.header_list("Require")
-        if required:
-            return answer(420, None, [("Unsupported", ", ".join(required))])
+        unsupported = [tag for tag in request.header_list("Require")
+                       if tag.lower() not in SUPPORTED_EXTENSIONS]
+        if unsupported:
+            return answer(420, None, [("Unsupported", ", ".join(unsupported))])
         # 3. Authentication: who is this (§22, RFC 7616)?
         username: str | None = None
         if self.users is not None:

@@ -11,10 +11,11 @@ anything (RFC 3261 §16.4-§16.6):
 * **Where do I send a request for this URI?** Without DNS (RFC 3263 is out of
   scope for a lab on loopback): the URI's host, its port or the transport's
   default (5060, 5061 for TLS), and its ``transport`` parameter (UDP when
-  absent). A WebSocket client's contact has a ``.invalid`` host (RFC 7118
+  absent): :func:`~siplab.sip.transport.peer_for_uri`, which the user agent
+  uses too. A WebSocket client's contact has a ``.invalid`` host (RFC 7118
   §5.2) and cannot be reached by its address at all: only over its own
   connection, which the location service or a ``flow=`` token remembers
-  (:func:`peer_for_uri` returns None for it).
+  (``peer_for_uri`` returns None for it).
 * **Have I seen this request before?** A request that comes back with one of
   our Vias holding the same :func:`loop_hash` is in a loop (482).
 
@@ -30,12 +31,11 @@ import hashlib
 from collections.abc import Sequence
 
 from siplab.sip.message import Request
-from siplab.sip.transport import TRANSPORTS, Peer, default_port
+from siplab.sip.transport import TRANSPORTS, Peer, default_port, peer_for_uri, uri_host
 from siplab.sip.uri import SipUri, Uri
 
 __all__ = [
     "LocalAddresses",
-    "peer_for_uri",
     "record_route_value",
     "flow_token",
     "parse_flow_token",
@@ -45,10 +45,6 @@ __all__ = [
 
 def _bare_host(host: str) -> str:
     return host.lower().strip("[]")
-
-
-def _uri_port(uri: SipUri) -> int:
-    return uri.port or default_port(uri.transport or ("tls" if uri.secure else "udp"))
 
 
 class LocalAddresses:
@@ -71,8 +67,8 @@ class LocalAddresses:
 
     def is_us(self, uri: Uri) -> bool:
         """True if ``uri`` names this server: one of our hosts AND one of our ports."""
-        return isinstance(uri, SipUri) and (_bare_host(uri.host), _uri_port(uri)) in \
-            self._host_ports
+        hop = peer_for_uri(uri)
+        return hop is not None and (_bare_host(hop.host), hop.port) in self._host_ports
 
     def sent_by_us(self, host: str, port: int | None, transport: str) -> bool:
         """True if a Via sent-by names this server."""
@@ -89,26 +85,9 @@ class LocalAddresses:
         return next((p for p in self.listen if p.transport == transport.lower()), None)
 
 
-def peer_for_uri(uri: Uri, default_transport: str = "udp") -> Peer | None:
-    """Where a request for ``uri`` is sent: host, port, transport (RFC 3263 without DNS).
-
-    None for a URI that cannot be reached by its address: not SIP, an unknown
-    transport, or a ``.invalid`` host (a WebSocket client's contact, RFC 7118,
-    reachable only over its own connection).
-    """
-    if not isinstance(uri, SipUri):
-        return None
-    transport = uri.transport or ("tls" if uri.secure else default_transport)
-    host = uri.host_for_socket
-    if transport not in TRANSPORTS or host.lower().endswith(".invalid"):
-        return None
-    return Peer(host, uri.port or default_port(transport), transport)
-
-
 def flow_token(peer: Peer) -> str:
     """A connection written as a URI parameter value: ``ws:10.0.0.9:40000``."""
-    host = f"[{peer.host}]" if ":" in peer.host else peer.host
-    return f"{peer.transport}:{host}:{peer.port}"
+    return f"{peer.transport}:{uri_host(peer.host)}:{peer.port}"
 
 
 def parse_flow_token(text: str | None) -> Peer | None:
@@ -128,8 +107,7 @@ def record_route_value(listener: Peer, flow: Peer | None = None) -> str:
     ``lr`` says we are a loose router (§16.12, §19.1.1). ``flow`` (a caller's
     connection) is added as ``flow=ws:10.0.0.9:40000``.
     """
-    host = f"[{listener.host}]" if ":" in listener.host else listener.host
-    uri = SipUri(host, port=listener.port)
+    uri = SipUri(uri_host(listener.host), port=listener.port)
     if listener.transport != "udp":
         uri = uri.with_param("transport", listener.transport)
     uri = uri.with_param("lr")

@@ -31,7 +31,6 @@ nobody drains (on a SimNetwork) does not grow without end.
 from __future__ import annotations
 
 import logging
-import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,7 +56,6 @@ from siplab.sip.events import (
     TransactionTimedOut,
     TransportFailed,
 )
-from siplab.sip.headers import canonical_name, header_key, parse_address
 from siplab.sip.message import Request, Response, parse_message
 from siplab.sip.proxy import TIMER_C, ProxyCore
 from siplab.sip.registrar import Binding, LocationService, Registrar
@@ -66,6 +64,7 @@ from siplab.sip.timers import TimerConfig
 from siplab.sip.transaction import ClientTransaction, ServerTransaction
 from siplab.sip.transaction_layer import TransactionLayer
 from siplab.sip.transport import Peer
+from siplab.sip.uas_checks import Refusal, bad_request_response, error_reason, refusal
 from siplab.sip.uri import SipUri
 
 __all__ = [
@@ -75,19 +74,13 @@ __all__ = [
     "BindingsChanged",
     "BindingRemoved",
     "SERVER_METHODS",
-    "KNOWN_METHODS",
-    "bad_request_response",
 ]
 
 logger = logging.getLogger("siplab.server")
 
-#: What the server itself answers when a request is addressed to it (Allow).
+#: What the server itself answers when a request is addressed to it (Allow); the
+#: other :data:`~siplab.sip.uas_checks.KNOWN_METHODS` get 405, unknown ones 501.
 SERVER_METHODS = ("OPTIONS", "REGISTER")
-#: Methods siplab knows: one of these sent to the server itself gets 405, others 501.
-KNOWN_METHODS = frozenset({
-    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
-    "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
-})
 #: How many server events are kept for next_event() before the oldest are dropped.
 MAX_QUEUED_EVENTS = 1000
 
@@ -102,8 +95,11 @@ class ServerConfig:
     server answers to (the listener hosts always count); the first one names
     the AORs and is the default digest realm. ``users``: user name ->
     password; ``None`` is *open mode*, where anyone may register as anyone.
-    ``digest_algorithms``: offered in this order; MD5 first because sipp 3.6
-    answers only the first one and knows only MD5 (FACTS.md).
+    ``digest_algorithms``: offered in this order, one WWW-Authenticate each.
+    Only MD5 by default: sipp 3.6 answers the *first* challenge and JsSIP
+    3.13 and SIP.js 0.21 the *last*, and none of the three knows SHA-256
+    (FACTS.md), so offering ``("MD5", "SHA-256")`` would lock the browsers
+    out and ``("SHA-256", "MD5")`` sipp. Add SHA-256 for RFC 8760 exercises.
     ``authenticate_calls``: also challenge (407) requests our users send
     through the proxy; by default only REGISTER is challenged.
     """
@@ -112,7 +108,7 @@ class ServerConfig:
     domains: tuple[str, ...] = ()
     users: Mapping[str, str] | None = field(default=None, compare=False)
     realm: str | None = None
-    digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
+    digest_algorithms: tuple[str, ...] = ("MD5",)
     authenticate_calls: bool = False
     record_route: bool = True
     min_expires: int = 60
@@ -315,7 +311,7 @@ class ServerCore:
         try:
             self._dispatch(request, transaction, peer, now)
         except RemoteProtocolError as error:  # a header value we could not read, say
-            self._reply(transaction, request, error.status, _reason(str(error)), now)
+            self._reply(transaction, request, error.status, error_reason(str(error)), now)
         except LocalProtocolError:  # our own mistake: say so, and keep serving
             logger.exception("while handling %s %s", request.method, request.uri_text)
             self._reply(transaction, request, 500, None, now)
@@ -358,14 +354,11 @@ class ServerCore:
 
     def _serve_locally(self, request: Request, transaction: ServerTransaction,
                        now: float) -> None:
-        allow = [("Allow", ", ".join(SERVER_METHODS))]
-        if request.method == "OPTIONS":
-            self._reply(transaction, request, 200, None, now,
-                        [*allow, ("Accept", "application/sdp")])
-        elif request.method in KNOWN_METHODS:
-            self._reply(transaction, request, 405, None, now, allow)
-        else:
-            self._reply(transaction, request, 501, None, now)
+        """Answer as a user agent would (§8.2): 501, 405 or 420 as a phone does; else
+        the request is an OPTIONS (a REGISTER for our domain went to the registrar)."""
+        answer = refusal(request, SERVER_METHODS) or Refusal(
+            200, None, [("Allow", ", ".join(SERVER_METHODS)), ("Accept", "application/sdp")])
+        self._reply(transaction, request, answer.status, answer.reason, now, answer.headers)
 
     def _authorized(self, request: Request, transaction: ServerTransaction, now: float) -> bool:
         """With ``authenticate_calls``: is this request from one of our users proven? (§22.3)"""
@@ -417,53 +410,3 @@ def _remove_our_credentials(request: Request, realm: str) -> None:
     request.headers.remove("Proxy-Authorization")
     for value in kept:
         request.headers.add("Proxy-Authorization", value)
-
-
-def _reason(text: str) -> str:
-    """A reason phrase from an error text: one line, printable, not too long."""
-    text = re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
-    return (text[:117] + "...") if len(text) > 120 else (text or "Bad Request")
-
-
-_REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) [^ ]+ SIP/2\.0")
-_COPIED = ("via", "from", "to", "call-id", "cseq")
-
-
-def bad_request_response(data: bytes, error: str, *, to_tag: str = "bad") -> Response | None:
-    """A 400 for bytes that start like a request but could not be read (§8.2, §16.3).
-
-    The reason phrase is the parse error, so the sender learns what was wrong
-    (``400 missing Call-ID header``). Via, From, To, Call-ID and CSeq are
-    copied as they are, line by line, so that the sender can match the
-    response to its transaction if those lines are fine. None if the start
-    line is not a request line (nobody to answer), or for an ACK (never answered).
-    """
-    text = data.decode("utf-8", errors="replace").lstrip("\r\n")
-    head = re.split(r"\r?\n\r?\n", text, maxsplit=1)[0]
-    lines = re.split(r"\r?\n", head)
-    match = _REQUEST_LINE_RE.fullmatch(lines[0])
-    if match is None or match.group(1) == "ACK":
-        return None
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        name = name.strip()
-        if not colon or not name or line[:1] in " \t":
-            continue
-        key = header_key(name)
-        if key not in _COPIED:
-            continue
-        value = value.strip().replace("\x00", "")
-        if key == "to":
-            try:
-                address = parse_address(value)
-                if address.tag is None:
-                    value = str(address.with_param("tag", to_tag))
-            except SipParseError:
-                pass
-        headers.append((canonical_name(key), value))
-    headers.append(("Content-Length", "0"))
-    try:
-        return Response(400, _reason(error), headers)
-    except ValueError:  # a header line that cannot be written back
-        return Response(400, _reason(error), [("Content-Length", "0")])

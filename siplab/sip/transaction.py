@@ -538,6 +538,20 @@ class ClientTransaction(Transaction):
         """A response that matched this transaction (§17.1.3) arrived."""
         self._input(response_input(response.status), now, response)
 
+    def abandon(self, now: float) -> None:
+        """Stop waiting for a final response: Terminated at once, without telling the TU
+        anything but :class:`~siplab.sip.events.TransactionTerminated`.
+
+        RFC 3261 §9.1: "If no final response is received within 64*T1 seconds
+        after the CANCEL, the client transaction is considered terminated."
+        No row of the tables can say that (an INVITE client transaction has no
+        timer in Proceeding: it waits for the callee as long as the callee
+        rings), so the TU that sent the CANCEL says it with this call. A
+        transaction already Terminated is left as it is.
+        """
+        if self.state is not TERMINATED:
+            self._run("abandoned by the TU", now, Transition(TERMINATED), None)
+
     def _pass_to_tu(self, message: Message) -> None:
         assert isinstance(message, Response)
         self.last_response = message

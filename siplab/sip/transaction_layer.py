@@ -25,13 +25,21 @@ the asyncio driver run it the same way::
     layer.handle_timer(now)                    # fire everything due
 
 and the transaction user talks to it with :meth:`TransactionLayer.send_request`,
-:meth:`TransactionLayer.send_response` and :meth:`TransactionLayer.send_stateless`.
+:meth:`TransactionLayer.send_response` and :meth:`TransactionLayer.send_stateless`,
+and gives up on an INVITE that will never be answered with
+:meth:`TransactionLayer.abandon` (§9.1).
+
+The logger ``siplab.transaction`` writes one DEBUG line when a transaction
+is created, one per change of state and one when it ends, so that
+``logging.getLogger("siplab").setLevel("DEBUG")`` shows the machines at work
+next to the ``siplab.ua``, ``siplab.proxy`` and ``siplab.server`` lines.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 from collections import deque
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -57,6 +65,8 @@ from siplab.sip.transport import Peer
 
 __all__ = ["TransactionLayer"]
 
+logger = logging.getLogger("siplab.transaction")
+
 
 class TransactionLayer:
     """All the transactions of one SIP element, behind the sans-I/O endpoint verbs.
@@ -79,6 +89,7 @@ class TransactionLayer:
         self._heap: list[tuple[float, int, Transaction]] = []
         self._pushed: dict[Transaction, float] = {}
         self._order = itertools.count()
+        self._logged: dict[Transaction, int] = {}  # history rows already logged
 
     # -- what the tests and the server's counters look at ----------------------------------
 
@@ -135,6 +146,25 @@ class TransactionLayer:
         """
         destination = response_peer(message, peer) if isinstance(message, Response) else peer
         self._outbox.append((message.to_bytes(), destination))
+
+    def abandon(self, transaction: ClientTransaction, now: float) -> None:
+        """Give up on a client transaction that has no final response yet (§9.1).
+
+        A CANCEL is answered at once, but the INVITE it cancels may never get
+        its 487: the callee crashed, or its answers are lost. RFC 3261 §9.1:
+        "If no final response is received within 64*T1 seconds after the
+        CANCEL, the client transaction is considered terminated." The
+        transaction user (a UA core, a proxy) calls this when that time is up:
+        the transaction ends at once, is removed from the table, and its
+        :class:`~siplab.sip.events.TransactionTerminated` event follows. A
+        transaction that already ended is left alone.
+        """
+        if transaction.terminated:
+            return
+        if self._clients.get(transaction.key) is not transaction:
+            raise LocalProtocolError("that client transaction does not belong to this layer")
+        transaction.abandon(now)
+        self._collect(transaction)
 
     def find_server_transaction_for_cancel(self, cancel: Request) -> InviteServerTransaction | None:
         """The INVITE server transaction a CANCEL refers to (§9.2), or None.
@@ -201,8 +231,9 @@ class TransactionLayer:
     # -- routing ------------------------------------------------------------------------------
 
     def _receive_request(self, request: Request, peer: Peer, now: float) -> None:
-        if not peer.reliable:
-            mark_received(request, peer.host, peer.port)  # RFC 3581: remember the real source
+        # §18.2.1, over every transport: a browser's Via names a made-up .invalid
+        # host (RFC 7118 §5.2), so received= records where it really is.
+        mark_received(request, peer.host, peer.port)  # and RFC 3581: rport, the real port
         transaction = self._match_server(request)
         if request.method == "ACK":
             if isinstance(transaction, InviteServerTransaction):
@@ -253,10 +284,13 @@ class TransactionLayer:
 
     def _collect(self, transaction: Transaction) -> None:
         """Forward a transaction's output, then forget it or note its next deadline."""
+        if logger.isEnabledFor(logging.DEBUG):
+            self._log_history(transaction)
         self._outbox.extend(transaction.datagrams_to_send())
         while (event := transaction.next_event()) is not None:
             self._events.append(event)
         if transaction.terminated:
+            self._logged.pop(transaction, None)
             if isinstance(transaction, ClientTransaction):
                 if self._clients.get(transaction.key) is transaction:
                     del self._clients[transaction.key]
@@ -269,6 +303,23 @@ class TransactionLayer:
             self._pushed[transaction] = deadline
             heapq.heappush(self._heap, (deadline, next(self._order), transaction))
 
+    def _log_history(self, transaction: Transaction) -> None:
+        """One DEBUG line for the creation and for each change of state (the end is
+        the change to Terminated)."""
+        history = transaction.history
+        seen = self._logged.get(transaction, 0)
+        if seen == 0 and history:
+            logger.debug("%s: created %s %s, %s", _name(transaction),
+                         "to" if isinstance(transaction, ClientTransaction) else "from",
+                         transaction.peer, history[0][2])
+            seen = 1
+        for index in range(seen, len(history)):
+            _, name, state = history[index]
+            if state is not history[index - 1][2]:
+                logger.debug("%s: %s -> %s on %s", _name(transaction), history[index - 1][2],
+                             state, name)
+        self._logged[transaction] = len(history)
+
     def _drop_stale_timers(self) -> None:
         while self._heap:
             deadline, _, transaction = self._heap[0]
@@ -280,3 +331,9 @@ class TransactionLayer:
             heapq.heappop(self._heap)  # changed behind our back: schedule it afresh
             del self._pushed[transaction]
             self._collect(transaction)
+
+
+def _name(transaction: Transaction) -> str:
+    """``INVITE client z9hG4bK74bf9``: the kind and the branch, for the log."""
+    branch = transaction.request.branch or "(no branch)"
+    return f"{transaction.request.method} {transaction.kind.split()[-1]} {branch}"

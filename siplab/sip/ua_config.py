@@ -24,22 +24,15 @@ from siplab.sip.uri import SipUri, parse_uri
 
 __all__ = [
     "UserAgentConfig",
-    "KNOWN_METHODS",
     "DEFAULT_ALLOW",
-    "SUPPORTED_EXTENSIONS",
     "HIDDEN",
     "redact",
 ]
 
-#: Methods this core knows (RFC 3261 and the extensions it names); others get 501.
-KNOWN_METHODS = frozenset({"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO",
-                           "REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PRACK", "UPDATE",
-                           "PUBLISH"})
-#: The methods a user agent accepts by default (the Allow header); known others get 405.
+#: The methods a user agent accepts by default (the Allow header); the other
+#: :data:`~siplab.sip.uas_checks.KNOWN_METHODS` get 405.
 DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REFER", "NOTIFY",
                  "MESSAGE")
-#: Option tags we support in Require (none: no 100rel, no timer, no replaces).
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
 HIDDEN = "NOT SHOWN"
 
 

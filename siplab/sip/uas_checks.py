@@ -9,24 +9,43 @@ a request that lacks a mandatory header (Via, From, To, Call-ID, CSeq,
 Max-Forwards) gets ``400 Bad Request`` with a reason phrase that names what is
 missing, so whoever reads the trace knows why.
 
-The transaction layer drops a message that fails those last checks (it has
-no transaction to answer in); :func:`bad_request_response` makes the 400 the
-UA core then sends statelessly. A registrar or proxy core can use both
-functions as they are.
+The same checks apply to every element that answers a request itself: a
+user agent, and the lab server for what is addressed to it (OPTIONS, a method
+it does not do). Both use :func:`refusal` and the one list of methods siplab
+knows, :data:`KNOWN_METHODS`.
+
+The transaction layer drops bytes it cannot read (it has no transaction to
+answer in). When they start like a request, both cores answer with the 400
+that :func:`bad_request_response` builds from the raw lines, straight back to
+the sender: the Via may be what is broken.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import NamedTuple
 
-from siplab.ids import IdSource
-from siplab.sip.build import build_response, mark_received
-from siplab.sip.message import Request, Response, parse_message
-from siplab.sip.transport import Peer
-from siplab.sip.ua_config import KNOWN_METHODS, SUPPORTED_EXTENSIONS
+from siplab.errors import SipParseError
+from siplab.sip.headers import canonical_name, header_key, parse_address
+from siplab.sip.message import Request, Response
 
-__all__ = ["Refusal", "refusal", "bad_request_response"]
+__all__ = [
+    "KNOWN_METHODS",
+    "SUPPORTED_EXTENSIONS",
+    "Refusal",
+    "refusal",
+    "bad_request_response",
+    "error_reason",
+]
+
+#: Methods siplab knows (RFC 3261 and the extensions it names): others get 501;
+#: a known one the element does not allow gets 405.
+KNOWN_METHODS = frozenset({"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO",
+                           "REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PRACK", "UPDATE",
+                           "PUBLISH"})
+#: Option tags we support in Require (none: no 100rel, no timer, no replaces).
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
 
 
 class Refusal(NamedTuple):
@@ -55,29 +74,52 @@ def refusal(request: Request, allow: Collection[str],
     return None
 
 
-def bad_request_response(data: bytes, peer: Peer, ids: IdSource) -> Response | None:
-    """The 400 for bytes that parse as a request but miss a mandatory header (§8.2, §16.3).
+def error_reason(text: str) -> str:
+    """A reason phrase from an error text: one line, printable, at most 120 characters."""
+    text = re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
+    return (text[:117] + "...") if len(text) > 120 else (text or "Bad Request")
 
-    The reason phrase is the error (``missing Call-ID header``). None when the
-    bytes are not a request at all, are an ACK (never answered), or have no
-    readable Via to send a response back along.
+
+_REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) [^ ]+ SIP/2\.0")
+_COPIED = ("via", "from", "to", "call-id", "cseq")
+
+
+def bad_request_response(data: bytes, error: str, *, to_tag: str) -> Response | None:
+    """A 400 for bytes that start like a request but could not be read (§8.2, §16.3).
+
+    The reason phrase is the parse error, so the sender learns what was wrong
+    (``400 missing Call-ID header``). Via, From, To, Call-ID and CSeq are
+    copied as they are, line by line, so that the sender can match the
+    response to its transaction if those lines are fine; the To gets
+    ``to_tag`` if it has none. None if the start line is not a request line
+    (nobody to answer), or for an ACK (never answered).
     """
+    text = data.decode("utf-8", errors="replace").lstrip("\r\n")
+    head = re.split(r"\r?\n\r?\n", text, maxsplit=1)[0]
+    lines = re.split(r"\r?\n", head)
+    match = _REQUEST_LINE_RE.fullmatch(lines[0])
+    if match is None or match.group(1) == "ACK":
+        return None
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not name or line[:1] in " \t":
+            continue
+        key = header_key(name)
+        if key not in _COPIED:
+            continue
+        value = value.strip().replace("\x00", "")
+        if key == "to":
+            try:
+                address = parse_address(value)
+                if address.tag is None:
+                    value = str(address.with_param("tag", to_tag))
+            except SipParseError:
+                pass
+        headers.append((canonical_name(key), value))
+    headers.append(("Content-Length", "0"))
     try:
-        message = parse_message(data)
-    except ValueError:
-        return None
-    if not isinstance(message, Request) or message.method == "ACK":
-        return None
-    try:
-        message.validate()
-        return None
-    except ValueError as error:
-        reason = str(error)
-    try:
-        _ = message.top_via
-        if not peer.reliable:
-            mark_received(message, peer.host, peer.port)
-    except ValueError:
-        return None
-    return build_response(message, 400, reason.replace("\r", " ").replace("\n", " "),
-                          to_tag=ids.tag())
+        return Response(400, error_reason(error), headers)
+    except ValueError:  # a header line that cannot be written back
+        return Response(400, error_reason(error), [("Content-Length", "0")])

@@ -45,7 +45,7 @@ from types import MappingProxyType
 
 from siplab.errors import LocalProtocolError, RemoteProtocolError
 from siplab.ids import IdSource
-from siplab.sip.addressing import Origin, names_peer, next_hop, uri_peer
+from siplab.sip.addressing import Origin, names_peer, next_hop
 from siplab.sip.auth import DigestClient, UnsupportedChallenge
 from siplab.sip.build import build_response
 from siplab.sip.dialog import Dialog, DialogId, Role, dialog_id_of
@@ -64,13 +64,13 @@ from siplab.sip.invite import Session
 from siplab.sip.invite_client import OutgoingSession
 from siplab.sip.invite_engine import SessionCore
 from siplab.sip.invite_server import IncomingSession
-from siplab.sip.message import Request, Response
+from siplab.sip.message import Request, Response, parse_message
 from siplab.sip.registration import Registration
 from siplab.sip.standalone import StandaloneRequest
 from siplab.sip.timers import TimerConfig
 from siplab.sip.transaction import ClientTransaction, ServerTransaction
 from siplab.sip.transaction_layer import TransactionLayer
-from siplab.sip.transport import Peer
+from siplab.sip.transport import Peer, peer_for_uri
 from siplab.sip.ua_config import UserAgentConfig
 from siplab.sip.uas_checks import Refusal, bad_request_response, refusal
 from siplab.sip.uri import SipUri, Uri
@@ -133,6 +133,9 @@ class _Host:
     def send_ack(self, ack: Request) -> None:
         self._core.layer.send_stateless(ack, self._core.destination(ack))
 
+    def abandon(self, transaction: ClientTransaction, now: float) -> None:
+        self._core.layer.abandon(transaction, now)
+
     def emit(self, event: Event) -> None:
         self._core._events.append(event)
 
@@ -180,6 +183,7 @@ class UserAgentCore:
         self._dialogs: dict[DialogId, Session] = {}
         self._invites: dict[ServerTransaction, Session] = {}  # INVITEs a CANCEL may name
         self._merged: dict[tuple[str, str, str], ServerTransaction] = {}  # §8.2.2.2
+        self._outbox: list[tuple[bytes, Peer]] = []  # 400s for unreadable requests
         if config.local is not None:
             self.set_local(config.local)
 
@@ -211,7 +215,11 @@ class UserAgentCore:
             out_of_dialog = request.to_tag is None
             if out_of_dialog or names_peer(hop, outbound) or outbound.transport in ("ws", "wss"):
                 return outbound
-        return uri_peer(hop, self.origin.transport)
+        peer = peer_for_uri(hop, self.origin.transport)
+        if peer is None:
+            raise LocalProtocolError(f"cannot send {request.method} to {hop}: "
+                                     "not a SIP URI with a reachable address")
+        return peer
 
     @property
     def sessions(self) -> Mapping[tuple[str, str], Session]:
@@ -225,7 +233,11 @@ class UserAgentCore:
         self._pump(now)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Peer]]:
-        return self.layer.datagrams_to_send()
+        out = self.layer.datagrams_to_send()
+        if self._outbox:
+            out.extend(self._outbox)
+            self._outbox = []
+        return out
 
     def transport_error(self, peer: Peer, now: float) -> None:
         """The transport could not reach ``peer`` (§18.4): its transactions fail."""
@@ -467,12 +479,20 @@ class UserAgentCore:
                 case TransactionTerminated(transaction=transaction):
                     self._forget(transaction)
                 case MessageDiscarded(data=data, peer=peer):
-                    answer = bad_request_response(data, peer, self.ids)
-                    if answer is not None:
-                        logger.info("400 %s (from %s)", answer.reason, peer)
-                        self.layer.send_stateless(answer, peer)
+                    self._on_discarded(data, peer)
                 case _:
                     logger.debug("%s", event)
+
+    def _on_discarded(self, data: bytes, peer: Peer) -> None:
+        """Bytes the layer could not use: a broken request gets its 400 (§8.2), straight
+        back to the sender (its Via may be what is broken). Stray responses are dropped."""
+        try:
+            parse_message(data).validate()
+        except ValueError as error:  # SipParseError
+            answer = bad_request_response(data, str(error), to_tag=self.ids.tag())
+            if answer is not None:
+                logger.info("400 %s (from %s)", answer.reason, peer)
+                self._outbox.append((answer.to_bytes(), peer))
 
     def _forget(self, transaction: object) -> None:
         if isinstance(transaction, ClientTransaction):

@@ -44,11 +44,10 @@ from siplab.sip.events import (
     ResponseReceived,
 )
 from siplab.sip.message import Request, Response, parse_message
-from siplab.sip.routing import peer_for_uri
 from siplab.sip.server import ServerConfig, ServerCore, ServerStats
 from siplab.sip.transaction import InviteServerTransaction, ServerTransaction
 from siplab.sip.transaction_layer import TransactionLayer
-from siplab.sip.transport import Peer
+from siplab.sip.transport import Peer, peer_for_uri
 
 __all__ = ["DOMAIN", "SERVER", "SERVER_WS", "USERS", "Lab", "Phone", "RawPeer", "Reflector"]
 

@@ -253,6 +253,27 @@ class TestCancel:
         assert all_gone(alice, bob)
 
 
+    def test_cancel_never_answered_gives_the_invite_up_after_64_t1(self) -> None:
+        """§9.1: no final response 64*T1 after the CANCEL: the INVITE is abandoned."""
+        net, alice, bob, outgoing, incoming = ringing()
+        net.link("alice", "bob", loss=DropIf(lambda line: line.startswith("CANCEL"),
+                                             name="CANCEL"), both_ways=False)
+        drain(alice)
+        alice.cancel(outgoing, net.now)
+        net.run_until(32.0)
+        assert outgoing.state is State.Terminating  # the CANCEL is lost, again and again
+        net.run_until(33.0)
+        ended = only(drain(alice), SessionTerminated)
+        assert (ended.cause, ended.status) == ("cancelled", None)
+        assert outgoing.history[-1][1:] == ("cancel timeout", State.Terminated)
+        assert not alice.sessions
+        assert alice.layer.client_transactions == {}  # the INVITE too, not only the CANCEL
+        assert alice.get_timer() is None
+        bob.hangup(incoming, net.now)  # Bob, still ringing, gives up: 480 to no one
+        net.run()
+        assert all_gone(alice, bob)
+
+
 class TestTwoHundredRetransmission:
     """§13.3.1.4: the callee's UA core resends its 2xx until the ACK comes."""
 

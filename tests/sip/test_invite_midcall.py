@@ -190,6 +190,48 @@ class TestReinvite:
         assert all(round(d * 100) == pytest.approx(d * 100) for d in owner + other)
 
 
+class TestReinviteWhenTheCallEnds:
+    """A re-INVITE still open when the call ends: §15.1.2 (pending requests get 487)
+    and §9.1 (a client transaction with no final response is given up)."""
+
+    @pytest.mark.parametrize("who_hangs_up", ["alice", "bob"])
+    def test_unanswered_reinvite_gets_487_before_the_bye_completes(
+            self, who_hangs_up: str) -> None:
+        net, alice, bob, outgoing, incoming = call()
+        alice.reinvite(outgoing, HOLD, net.now)
+        net.run_until(0.2)
+        only(drain(bob), ReinviteReceived)  # Bob's application never answers it
+        start = len(net.records)
+        if who_hangs_up == "alice":
+            alice.bye(outgoing, net.now)
+        else:
+            bob.bye(incoming, net.now)
+        net.run()
+        expected = (["BYE", "487 Request Terminated", "200 OK", "ACK"]
+                    if who_hangs_up == "alice" else
+                    ["487 Request Terminated", "BYE", "ACK", "200 OK"])
+        assert labels_after(net, start) == expected
+        for ua in (alice, bob):
+            assert not ua.sessions
+            assert not ua.layer.client_transactions
+            assert not ua.layer.server_transactions
+
+    def test_our_reinvite_whose_answer_is_lost_is_abandoned_when_the_call_ends(self) -> None:
+        net, alice, bob, outgoing, incoming = call()
+        alice.reinvite(outgoing, HOLD, net.now)
+        net.run_until(0.2)
+        net.link("bob", "alice", loss=DropAll(), both_ways=False)  # every answer lost
+        bob.accept_reinvite(incoming, net.now, HELD)
+        net.run_until(40.0)  # Bob resends his 200 for 64*T1, gives up and says BYE
+        net.link("bob", "alice", loss=None, both_ways=False)
+        net.run()
+        assert only(drain(alice), SessionTerminated).cause == "remote bye"
+        assert outgoing.state is State.Terminated
+        assert not alice.layer.client_transactions  # the re-INVITE no longer waits
+        assert not alice.layer.server_transactions
+        assert not bob.sessions
+
+
 class TestInfoAndMessage:
     def test_info_is_answered_and_reported(self) -> None:
         net, alice, bob, outgoing, _incoming = call()

@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 
 from siplab.ids import IdSource
-from siplab.lab import DropAll
+from siplab.lab import DropAll, DropIf
 from siplab.sip.build import build_request, build_response
 from siplab.sip.message import Request, Response, parse_message
 from siplab.sip.proxy import choose_best_response
-from siplab.sip.routing import LocalAddresses, loop_hash, peer_for_uri
+from siplab.sip.routing import LocalAddresses, loop_hash
 from siplab.sip.transport import Peer
 from siplab.sip.uri import parse_uri
 from tests.helpers import crlf
@@ -245,6 +245,29 @@ class TestForking:
         lab.assert_clean(bindings=2)
 
 
+    def test_branch_that_never_answers_the_cancel_is_given_up_after_64_t1(self) -> None:
+        """§9.1, §16.8: no final response 64*T1 after our CANCEL: a 408 goes up and the
+        branch's INVITE transaction is abandoned, so the response context goes too."""
+        lab = Lab()
+        alice = lab.phone("alice", "10.0.0.1")
+        bob = lab.phone("bob", "10.0.0.2", answer="ring")
+        registered(lab, alice, bob)
+        lab.net.link("server", "bob", loss=DropIf(lambda line: line.startswith("CANCEL"),
+                                                  name="CANCEL"), both_ways=False)
+        alice.call(BOB, lab.now)
+        lab.run(1)
+        alice.cancel(lab.now)
+        lab.run(31)
+        assert alice.statuses("INVITE") == [100, 180]
+        lab.run(2)
+        assert alice.statuses("INVITE") == [100, 180, 408]
+        lab.run(40)  # our server transaction ends (Timer D at Alice's side, H/I here)
+        assert lab.server.stats().idle
+        assert lab.server.proxy.get_timer() is None
+        bob.answer_now(486, lab.now)  # Bob's phone finally stops ringing: nobody listens
+        lab.assert_clean(bindings=2)
+
+
 class TestValidation:
     """§16.3: Max-Forwards, loops, Proxy-Require, URI schemes."""
 
@@ -467,11 +490,3 @@ class TestPieces:
         assert local.is_our_domain(parse_uri("sip:bob@lab.example"))
         assert not local.is_our_domain(parse_uri("sip:bob@127.0.0.1:40000"))
         assert local.domains == ("lab.example", "127.0.0.1")
-
-    def test_peer_for_uri(self) -> None:
-        assert peer_for_uri(parse_uri("sip:bob@10.0.0.2")) == Peer("10.0.0.2", 5060, "udp")
-        assert peer_for_uri(parse_uri("sips:bob@h")) == Peer("h", 5061, "tls")
-        assert peer_for_uri(parse_uri("sip:x@[::1]:5080;transport=tcp")) == \
-            Peer("::1", 5080, "tcp")
-        assert peer_for_uri(parse_uri("sip:x@abc.invalid;transport=ws")) is None
-        assert peer_for_uri(parse_uri("tel:+1555")) is None

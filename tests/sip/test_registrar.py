@@ -42,7 +42,8 @@ class TestRfc3665Flows:
         assert lab.ladder("bob", "server") == REGISTER_LADDER
         challenge = bob.responses[0]
         offered = challenge.headers.get_all("WWW-Authenticate")
-        assert [v.split("algorithm=")[1].split(",")[0] for v in offered] == ["MD5", "SHA-256"]
+        # Only MD5 by default: JsSIP and SIP.js answer the last challenge, sipp the first.
+        assert [v.split("algorithm=")[1].split(",")[0] for v in offered] == ["MD5"]
         assert 'realm="biloxi.example.com"' in offered[0]
         ok = bob.last_response("REGISTER")
         assert contacts_of(ok) == ["<sip:bob@10.0.0.2:5060>;expires=3600"]

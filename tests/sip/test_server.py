@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from siplab.sip.events import MessageDiscarded
 from siplab.sip.message import Response, parse_message
-from siplab.sip.server import BindingRemoved, ServerConfig, ServerStats, bad_request_response
+from siplab.sip.server import BindingRemoved, ServerConfig, ServerStats
 from siplab.sip.transport import Peer
 from tests.helpers import crlf
 from tests.sip.scripted_peers import DOMAIN, SERVER, Lab, Phone, RawPeer
@@ -202,17 +202,6 @@ class TestMalformedInput:
         lab.run()
         assert raw.received == []
         lab.assert_clean()
-
-    def test_bad_request_response_copies_the_lines_it_can(self) -> None:
-        response = bad_request_response(MISSING_CALL_ID, "missing Call-ID header", to_tag="t")
-        assert response is not None
-        assert response.status == 400
-        assert response.reason == "missing Call-ID header"
-        assert [name for name, _ in response.headers] == [
-            "Via", "From", "To", "CSeq", "Content-Length"]
-        assert response.to_tag == "t"
-        assert bad_request_response(b"SIP/2.0 200 OK\r\n\r\n", "x") is None
-        assert bad_request_response(b"\x00\x01\x02", "x") is None
 
 
 class TestAuthenticatedCalls:

@@ -556,3 +556,93 @@ class TestLayer:
         layer.send_request(make_request("OPTIONS", IdSource(28)), BOB, 0.0)
         with pytest.raises(TypeError):
             layer.client_transactions[("z9hG4bKx", "BYE")] = None  # type: ignore[index]
+
+
+class TestAbandon:
+    """§9.1: "If no final response is received within 64*T1 seconds after the CANCEL,
+    the client transaction is considered terminated" — the TU says so with abandon()."""
+
+    def test_invite_whose_cancel_is_never_answered_stays_in_proceeding(
+        self, net: SimNetwork, alice: TransactionLayer, bob: TransactionLayer
+    ) -> None:
+        """The gap abandon() closes: no row of the table ends Proceeding without a final."""
+        invite = make_request("INVITE", IdSource(40))
+        client = alice.send_request(invite, BOB, net.now)
+        net.run_until(0.1)
+        incoming(bob)  # Bob rings (the 100 Trying) and never answers anything again
+        alice.send_request(build_cancel(invite), BOB, net.now)
+        net.run_until(100.0)
+        assert client.state is State.PROCEEDING
+        assert client.get_timer() is None
+        assert list(alice.client_transactions.values()) == [client]
+
+    def test_abandon_terminates_it_and_empties_the_table(
+        self, net: SimNetwork, alice: TransactionLayer, bob: TransactionLayer
+    ) -> None:
+        invite = make_request("INVITE", IdSource(41))
+        client = alice.send_request(invite, BOB, net.now)
+        net.run_until(0.1)
+        incoming(bob)
+        drain(alice)
+        alice.abandon(client, 32.1)
+        assert client.state is State.TERMINATED
+        assert client.history[-1] == (32.1, "abandoned by the TU", State.TERMINATED)
+        assert drain(alice) == [TransactionTerminated(client)]
+        assert alice.client_transactions == {}
+        assert alice.get_timer() is None
+        # The 487 that comes too late matches nothing and is dropped (RFC 6026 §7.3).
+        bob_invite = next(iter(bob.server_transactions.values()))
+        bob.send_response(bob_invite, build_response(invite, 487, to_tag="late"), net.now)
+        net.run_until(net.now + 0.1)
+        assert [type(e).__name__ for e in drain(alice)] == ["MessageDiscarded"]
+
+    def test_abandon_stops_the_retransmissions_of_a_calling_transaction(self) -> None:
+        layer = TransactionLayer()
+        client = layer.send_request(make_request("INVITE", IdSource(42)), BOB, 0.0)
+        layer.abandon(client, 0.2)
+        layer.datagrams_to_send()
+        layer.handle_timer(40.0)
+        assert layer.datagrams_to_send() == []
+        assert drain(layer) == [TransactionTerminated(client)]
+
+    def test_abandoning_an_ended_transaction_does_nothing(self) -> None:
+        layer = TransactionLayer()
+        client = layer.send_request(make_request("OPTIONS", IdSource(43)), BOB, 0.0)
+        layer.handle_timer(40.0)  # Timer F
+        drain(layer)
+        layer.abandon(client, 41.0)
+        assert drain(layer) == []
+
+    def test_a_transaction_of_another_layer_is_refused(self) -> None:
+        mine, other = TransactionLayer(), TransactionLayer()
+        client = other.send_request(make_request("INVITE", IdSource(44)), BOB, 0.0)
+        with pytest.raises(LocalProtocolError):
+            mine.abandon(client, 1.0)
+
+
+class TestLogging:
+    """The ``siplab.transaction`` logger: creation, each change of state, no bodies."""
+
+    def test_debug_lines_for_creation_state_changes_and_the_end(
+        self, net: SimNetwork, alice: TransactionLayer, bob: TransactionLayer,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        caplog.set_level("DEBUG", logger="siplab.transaction")
+        request = make_request("OPTIONS", IdSource(45))
+        request.set_body(b"secret body", "text/plain")
+        alice.send_request(request, BOB, net.now)
+        net.run_until(0.1)
+        server = incoming(bob, "OPTIONS")
+        bob.send_response(server, build_response(server.request, 200, to_tag="b"), net.now)
+        net.run_until(40.0)
+        branch = request.branch
+        lines = [r.getMessage() for r in caplog.records if r.name == "siplab.transaction"]
+        assert lines == [
+            f"OPTIONS client {branch}: created to udp:10.0.0.2:5060, Trying",
+            f"OPTIONS server {branch}: created from udp:10.0.0.1:5060, Trying",
+            f"OPTIONS server {branch}: Trying -> Completed on send 2xx",
+            f"OPTIONS client {branch}: Trying -> Completed on 2xx",
+            f"OPTIONS client {branch}: Completed -> Terminated on Timer K",
+            f"OPTIONS server {branch}: Completed -> Terminated on Timer J",
+        ]
+        assert all("secret" not in line for line in lines)

@@ -120,6 +120,29 @@ class TestAnsweredByTheCore:
         assert net.records[-1].dst == SENDER
         assert answer.headers.get("Via", "").startswith("SIP/2.0/UDP 10.0.0.9:5060")
 
+    def test_request_that_does_not_parse_gets_400_like_at_the_server(self) -> None:
+        """The UA and the server share one 400 builder: it works from the raw lines,
+        so even a request the parser rejects gets its answer (§8.2)."""
+        net, _alice, sender = with_sender()
+        sender.send_raw(crlf("""
+            OPTIONS sip:alice@10.0.0.1 SIP/2.0
+            Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-noparse
+            this line is no header
+            Max-Forwards: 70
+            To: <sip:alice@10.0.0.1>
+            From: <sip:sender@10.0.0.9>;tag=s1
+            Call-ID: noparse@10.0.0.9
+            CSeq: 1 OPTIONS
+            Content-Length: 0
+
+            """), ALICE)
+        net.run_until(1.0)
+        assert_ladder(net, ["OPTIONS", "400 header line without ':' (line 3)"])
+        answer = raw_answer(net)
+        assert answer.call_id == "noparse@10.0.0.9"
+        assert answer.to_tag  # ours, so the sender can tell who answered
+        assert net.records[-1].dst == SENDER
+
     def test_garbage_is_dropped_without_answer(self) -> None:
         net, _alice, sender = with_sender()
         sender.send_raw(b"this is not SIP\r\n\r\n", ALICE)

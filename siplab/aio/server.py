@@ -1,0 +1,221 @@
+"""The lab server on real sockets: siplab's registrar and proxy, listening (RFC 3261 §10, §16, §18).
+
+A classroom needs a SIP server that phones register with and call through:
+Kamailio or Asterisk in production, :class:`LabServer` here. All its SIP is
+in :class:`~siplab.sip.server.ServerCore`, the sans-I/O registrar (§10.3) and
+stateful proxy (§16) that the simulated network runs too. This module only
+gives it sockets::
+
+    async with LabServer(udp=[("127.0.0.1", 5060)], ws=[("127.0.0.1", 8080)],
+                         users={"alice": "secret", "bob": "secret"}) as server:
+        print(server.addresses)   # [Peer('127.0.0.1', 5060, 'udp'), Peer(..., 8080, 'ws')]
+        ...
+
+:meth:`LabServer.start` binds every listener through one
+:class:`~siplab.aio.transport.TransportManager` (port 0 picks a free port),
+builds the :class:`~siplab.sip.server.ServerConfig` with the addresses really
+bound (the proxy must know every one of them to recognise itself in a Route,
+FACTS.md), and hands the core to an
+:class:`~siplab.aio.driver.EndpointDriver`. A phone on UDP and a browser on a
+WebSocket can then call each other: the proxy bridges the two transports.
+
+``users`` maps user names to passwords: REGISTER is challenged with digest
+(RFC 8760, MD5 offered first for sipp's sake). ``open=True`` lets anyone
+register as anyone, for exercises that are not about authentication.
+The command line ``siplab server`` is this class (see :mod:`siplab.cli`).
+
+A lab server is meant for the loopback interface. Listening on any other
+address lets anyone who reaches the machine register and call through it, so
+that is logged as a warning.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+
+from siplab.aio.driver import EndpointDriver
+from siplab.aio.transport import TraceRecord, TransportManager
+from siplab.errors import InvalidStateError, LocalProtocolError
+from siplab.ids import IdSource
+from siplab.sip.server import ServerConfig, ServerCore, ServerStats
+from siplab.sip.timers import TimerConfig
+from siplab.sip.transport import Peer
+
+__all__ = ["LabServer", "Listener", "is_loopback"]
+
+logger = logging.getLogger("siplab.server")
+
+#: Where to listen: ``(host, port)``; port 0 asks the system for a free port.
+Listener = tuple[str, int]
+
+_TRANSPORTS = ("udp", "tcp", "ws")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, ``127.x.x.x`` and ``::1``: addresses no other machine reaches."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class LabServer:
+    """A registrar and proxy listening on UDP, TCP and WebSocket (see the module docstring).
+
+    ``udp``, ``tcp``, ``ws``: listeners, each a list of ``(host, port)``.
+    ``users``: name -> password, or ``open=True`` for no authentication.
+    ``domain``: the name in the users' addresses (``sip:alice@domain``); the
+    listener hosts are always accepted too. ``ids`` (an
+    :class:`~siplab.ids.IdSource`, seed it for repeatable tags and nonces),
+    ``timers`` (T1, T2, T4) and ``trace`` (called with every
+    :class:`~siplab.aio.transport.TraceRecord`) go to the core and transports.
+    """
+
+    def __init__(
+        self,
+        *,
+        udp: Iterable[Listener] = (),
+        tcp: Iterable[Listener] = (),
+        ws: Iterable[Listener] = (),
+        users: Mapping[str, str] | None = None,
+        open: bool = False,
+        domain: str | None = None,
+        ids: IdSource | None = None,
+        timers: TimerConfig | None = None,
+        trace: Callable[[TraceRecord], None] | None = None,
+    ) -> None:
+        if users is None and not open:
+            raise LocalProtocolError("give the server users={name: password}, or open=True "
+                                     "to let anyone register")
+        if users is not None and open:
+            raise LocalProtocolError("users= and open=True exclude each other")
+        self.listeners: list[tuple[str, str, int]] = [
+            (transport, host, int(port))
+            for transport, pairs in zip(_TRANSPORTS, (udp, tcp, ws), strict=True)
+            for host, port in pairs
+        ]
+        self._users = dict(users) if users is not None else None
+        self.domain = domain
+        self.ids = ids if ids is not None else IdSource()
+        self.timers = timers
+        self.trace = trace
+        self.addresses: list[Peer] = []
+        self._core: ServerCore | None = None
+        self._driver: EndpointDriver | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        where = ", ".join(str(peer) for peer in self.addresses) or "not bound"
+        users = "open" if self._users is None else f"{len(self._users)} users"
+        return f"<LabServer {state} {where} ({users}, passwords NOT SHOWN)>"
+
+    # -- what it is ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._driver is not None
+
+    @property
+    def open(self) -> bool:
+        """True when anyone may register without a password."""
+        return self._users is None
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        """The user names (never the passwords)."""
+        return tuple(self._users or ())
+
+    @property
+    def core(self) -> ServerCore:
+        """The sans-I/O registrar and proxy (its location service, its transaction layer)."""
+        if self._core is None:
+            raise InvalidStateError("the server has not been started")
+        return self._core
+
+    def address(self, transport: str) -> Peer | None:
+        """The first address bound for ``transport`` ("udp", "tcp", "ws"), or None."""
+        return next((p for p in self.addresses if p.transport == transport.lower()), None)
+
+    @property
+    def ws_urls(self) -> list[str]:
+        """``ws://host:port/`` for every WebSocket listener: what JsSIP and SIP.js connect to."""
+        return [f"ws://{_host_text(p.host)}:{p.port}/" for p in self.addresses
+                if p.transport == "ws"]
+
+    def stats(self) -> ServerStats:
+        """What the server holds: open transactions, response contexts, bindings, flows.
+
+        A stopped server holds nothing (its sockets are closed, so no
+        transaction of it can go on): all zero.
+        """
+        if self._core is None or not self.running:
+            return ServerStats(0, 0, 0, 0, 0, 0)
+        return self._core.stats()
+
+    # -- starting and stopping ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind every listener, then start serving. Raises OSError if a port is taken."""
+        if self.running:
+            raise InvalidStateError("the server is already running")
+        if not self.listeners:
+            raise LocalProtocolError("a server needs at least one listener: udp=, tcp= or ws=")
+        transports = TransportManager(trace=self.trace)
+        bound: list[Peer] = []
+        try:
+            for transport, host, port in self.listeners:
+                if transport == "udp":
+                    peer = await transports.listen_udp(host, port)
+                elif transport == "tcp":
+                    peer = await transports.listen_tcp(host, port)
+                else:  # any path: JsSIP and SIP.js users write ws://host:port or .../ws
+                    peer = await transports.listen_ws(host, port, path=None)
+                if not is_loopback(peer.host):
+                    logger.warning("listening on %s, which is not a loopback address: anyone "
+                                   "who can reach this machine can register and call through "
+                                   "this lab server", peer)
+                bound.append(peer)
+        except BaseException:
+            await transports.close()
+            raise
+        config = ServerConfig(
+            listen=tuple(bound),
+            domains=(self.domain,) if self.domain else (),
+            users=self._users,
+        )
+        self.addresses = bound
+        self._core = ServerCore(config, ids=self.ids, timers=self.timers)
+        self._driver = EndpointDriver(self._core, transports, on_event=self._on_event,
+                                      queue_events=False)
+        logger.info("lab server running: %s", ", ".join(str(p) for p in bound))
+
+    async def stop(self, timeout: float = 3.0) -> None:
+        """Close every listener and connection (waits at most about ``timeout`` s)."""
+        driver, self._driver = self._driver, None
+        if driver is None:
+            return
+        await driver.transports.close(timeout)
+        await driver.close()
+        logger.info("lab server stopped")
+
+    async def __aenter__(self) -> LabServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.stop()
+
+    # -- what the core reports ----------------------------------------------------------
+
+    def _on_event(self, event: object) -> None:
+        logger.debug("%s", event)
+
+
+def _host_text(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,517 @@
+"""A SIP phone you drive with ``await``: :class:`UserAgent` (the friendly asyncio API).
+
+This is what a notebook uses. It looks like SIP.js (a ``UserAgent`` that
+starts and stops, a ``Registerer``, ``Inviter`` and ``Invitation`` sessions,
+messages) with ``async``/``await`` in place of promises::
+
+    async with UserAgent("sip:alice@127.0.0.1", "secret",
+                         transport="udp://127.0.0.1:5060") as alice:
+        await alice.registerer().register()
+        call = await alice.call("bob")                  # sip:bob@127.0.0.1
+        await call.established(timeout=10)
+        await call.hold()
+        await call.bye()
+        reply = await alice.message("bob", "hello")     # the 200 OK
+
+Everything SIP is decided by the sans-I/O
+:class:`~siplab.sip.useragent.UserAgentCore` (in :attr:`UserAgent.core`);
+this module only gives it a socket and the clock through an
+:class:`~siplab.aio.driver.EndpointDriver`, and turns the core's events into
+resolved futures, callbacks and queues:
+
+* registration events go to the :class:`~siplab.aio.registerer.Registerer`;
+* call events go to the :class:`~siplab.aio.session.Session` they are about;
+  a new call is an :class:`~siplab.aio.session.Invitation`, handed to
+  ``ua.on_invite`` and queued for :meth:`UserAgent.next_invitation`;
+* a MESSAGE goes to ``ua.on_message`` and :meth:`UserAgent.next_message`;
+* the answer to a MESSAGE, OPTIONS, INFO or REFER resolves the ``await``
+  that sent it (or raises :class:`~siplab.aio.errors.RequestError`);
+* and every event is also put on :attr:`UserAgent.events`, for a notebook
+  that wants to print them all.
+
+``transport`` names the server every request goes to first (the *outbound
+proxy*, as JsSIP's ``sockets`` and SIP.js's ``transportOptions.server``):
+``udp://host:port``, ``tcp://host:port`` or ``ws://host:port/path``. Over
+UDP the user agent binds its own socket (on 127.0.0.1 when the server is on
+loopback); over TCP and WebSocket it connects to the server and receives
+everything over that one connection, as a browser does (RFC 7118).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+from siplab.aio.debug import enable_debug
+from siplab.aio.driver import EndpointDriver
+from siplab.aio.errors import RequestError
+from siplab.aio.registerer import Registerer
+from siplab.aio.server_url import ServerUrl, parse_transport_url, source_host
+from siplab.aio.session import Invitation, Inviter, Session
+from siplab.aio.transport import TransportManager
+from siplab.errors import InvalidStateError, LocalProtocolError
+from siplab.ids import IdSource
+from siplab.sip.events import (
+    Event,
+    IncomingCall,
+    InfoReceived,
+    MessageReceived,
+    NotifyReceived,
+    ReferReceived,
+    Registered,
+    RegistrationFailed,
+    RegistrationQueried,
+    ReinviteReceived,
+    RequestFailed,
+    RequestSucceeded,
+    SessionEstablished,
+    SessionModified,
+    SessionProgress,
+    SessionTerminated,
+    TransferCompleted,
+    Unregistered,
+)
+from siplab.sip.headers import Address, parse_address
+from siplab.sip.invite import Session as CoreSession
+from siplab.sip.invite_table import SessionState
+from siplab.sip.message import Request, Response
+from siplab.sip.registration import RegistrationState
+from siplab.sip.timers import TimerConfig
+from siplab.sip.transport import Peer
+from siplab.sip.ua_config import HIDDEN, UserAgentConfig
+from siplab.sip.uri import SipUri, Uri, parse_uri
+from siplab.sip.useragent import UserAgentCore
+
+__all__ = ["UserAgent", "IncomingMessage"]
+
+logger = logging.getLogger("siplab.ua")
+
+T = TypeVar("T")
+
+#: How many events, invitations and messages are kept for a reader that never comes.
+MAX_QUEUED = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A MESSAGE someone sent us (RFC 3428); it was answered 200 OK."""
+
+    sender: Address
+    text: str
+    body: bytes
+    content_type: str | None
+    request: Request
+
+
+class UserAgent:
+    """A SIP user agent on real sockets (see the module docstring).
+
+    ``uri``: our address of record (``sip:alice@127.0.0.1``). ``password``
+    and ``auth_user`` (default: the user part of ``uri``) answer digest
+    challenges. ``transport``: the server's URL, or a list of them tried in
+    order by :meth:`start`. ``auto_answer``: ring and answer every call
+    (and re-INVITE) at once. ``register_expires``: the lifetime a REGISTER
+    asks for. ``keepalive_interval``: in-call OPTIONS every so many seconds.
+    ``debug``: log every message and decision (:func:`siplab.aio.debug.enable_debug`).
+    ``ids`` and ``timers`` go to the core (seeded ids, fast timers in tests).
+    """
+
+    def __init__(
+        self,
+        uri: str | SipUri,
+        password: str | None = None,
+        *,
+        auth_user: str | None = None,
+        display_name: str | None = None,
+        transport: str | list[str] = "udp://127.0.0.1:5060",
+        user_agent: str | None = "siplab/0.1",
+        contact: str | None = None,
+        debug: bool = False,
+        auto_answer: bool = False,
+        register_expires: int = 600,
+        keepalive_interval: float | None = None,
+        ids: IdSource | None = None,
+        timers: TimerConfig | None = None,
+    ) -> None:
+        parsed = parse_uri(uri) if isinstance(uri, str) else uri
+        if not isinstance(parsed, SipUri) or not parsed.user:
+            raise LocalProtocolError(f"a user agent needs a sip: address with a user, not {uri}")
+        self.uri = parsed
+        urls = [transport] if isinstance(transport, str) else list(transport)
+        if not urls:
+            raise LocalProtocolError("give at least one transport URL")
+        self.servers = [parse_transport_url(url) for url in urls]
+        self._password = password
+        self.auth_user = auth_user
+        self.display_name = display_name
+        self.user_agent = user_agent
+        self.contact = contact
+        self.debug = debug
+        self.auto_answer = auto_answer
+        self.register_expires = register_expires
+        self.keepalive_interval = keepalive_interval
+        self.ids = ids if ids is not None else IdSource()
+        self.timers = timers
+        self.on_invite: Callable[[Invitation], Any] | None = None
+        self.on_message: Callable[[IncomingMessage], Any] | None = None
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.server: ServerUrl | None = None  # the one start() reached
+        self.local: Peer | None = None  # our socket's address
+        self._core: UserAgentCore | None = None
+        self._driver: EndpointDriver | None = None
+        self._registerer: Registerer | None = None
+        self._sessions: dict[CoreSession, Session] = {}
+        self._invitations: asyncio.Queue[Invitation] = asyncio.Queue()
+        self._messages: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+        self._pending: dict[tuple[str, str], list[asyncio.Future[Any]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        if debug:
+            enable_debug()
+
+    def __repr__(self) -> str:
+        password = HIDDEN if self._password is not None else None
+        where = self.server or self.servers[0]
+        state = "running" if self.running else "stopped"
+        return f"<UserAgent {self.uri} via {where} password={password} {state}>"
+
+    # -- what it is ----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._driver is not None
+
+    @property
+    def core(self) -> UserAgentCore:
+        """The sans-I/O user agent (its registration, sessions, transaction layer)."""
+        if self._core is None:
+            raise InvalidStateError("the user agent has not been started")
+        return self._core
+
+    @property
+    def local_host(self) -> str:
+        return self.local.host if self.local is not None else "127.0.0.1"
+
+    @property
+    def sessions(self) -> list[Session]:
+        """The calls not yet over."""
+        return [s for s in self._sessions.values() if s.state is not SessionState.Terminated]
+
+    # -- starting and stopping ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind a UDP socket, or connect to the server over TCP or WebSocket."""
+        if self.running:
+            raise InvalidStateError("the user agent is already running")
+        failure: OSError | None = None
+        for server in self.servers:
+            transports = TransportManager(full_text=self.debug, connect_timeout=5.0)
+            try:
+                server, local = await self._open(transports, server)
+            except OSError as error:
+                logger.info("cannot reach %s: %s", server, error)
+                await transports.close()
+                failure = error
+                continue
+            config = UserAgentConfig(
+                aor=self.uri, username=self.auth_user, password=self._password,
+                display_name=self.display_name, local=local, outbound=server.peer,
+                contact=self._contact_uri(),
+                user_agent=self.user_agent, register_expires=self.register_expires,
+                auto_answer=self.auto_answer, keepalive_interval=self.keepalive_interval,
+                timers=self.timers,
+            )
+            self.server, self.local = server, local
+            self._core = UserAgentCore(config, ids=self.ids, timers=self.timers)
+            self._driver = EndpointDriver(self._core, transports, on_event=self._dispatch,
+                                          queue_events=False)
+            logger.info("%s started on %s, server %s", self.uri, local, server)
+            return
+        assert failure is not None
+        raise failure
+
+    async def _open(self, transports: TransportManager,
+                    server: ServerUrl) -> tuple[ServerUrl, Peer]:
+        """Resolve the server's name, then bind (UDP) or connect (TCP, WS)."""
+        loop = asyncio.get_running_loop()
+        kind = socket.SOCK_DGRAM if server.transport == "udp" else socket.SOCK_STREAM
+        found = await loop.getaddrinfo(server.host, server.port, type=kind)
+        # "localhost" may list ::1 first; the lab listens on 127.0.0.1: prefer IPv4.
+        address = min(found, key=lambda info: info[0] != socket.AF_INET)[4]
+        server = ServerUrl(server.transport, str(address[0]), server.port, server.path)
+        if server.transport == "udp":
+            return server, await transports.listen_udp(source_host(server.host), 0)
+        return server, await transports.connect(server.peer, server.path)
+
+    async def stop(self, timeout: float = 3.0) -> None:
+        """Hang up every call, unregister, close the socket; waits at most about ``timeout``."""
+        driver = self._driver
+        if driver is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout / 2):
+                await self._end_calls()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout / 2):
+                await self._unregister()
+        self._driver = None
+        stopped = RequestError(None, "the user agent stopped")
+        for futures in self._pending.values():
+            _fail_all(futures, stopped)
+        self._pending.clear()
+        for session in self._sessions.values():
+            session._stop(stopped)
+        if self._registerer is not None:
+            self._registerer._stop(stopped)
+        for task in list(self._tasks):
+            task.cancel()
+        await driver.close()
+        logger.info("%s stopped", self.uri)
+
+    async def _end_calls(self) -> None:
+        live = self.sessions
+        for session in live:
+            if session.state is not SessionState.Terminating:
+                with contextlib.suppress(LocalProtocolError), self._acting() as now:
+                    session.core.hangup(now)
+        await asyncio.gather(*(s.terminated() for s in live), return_exceptions=True)
+
+    async def _unregister(self) -> None:
+        registerer = self._registerer
+        if registerer is not None and registerer.state is RegistrationState.Registered:
+            with contextlib.suppress(RequestError, LocalProtocolError):
+                await registerer.unregister()
+
+    async def __aenter__(self) -> UserAgent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.stop()
+
+    # -- registration --------------------------------------------------------------------------
+
+    def registerer(self, expires: int | None = None) -> Registerer:
+        """The registration of our address of record (one per user agent)."""
+        if self._registerer is None:
+            self._registerer = Registerer(self, expires)
+        elif expires is not None:
+            self._registerer.requested_expires = expires
+        return self._registerer
+
+    async def register(self, expires: int | None = None, timeout: float | None = None) -> None:
+        """Shortcut for ``await ua.registerer(expires).register()``."""
+        await self.registerer(expires).register(timeout)
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    async def call(self, target: Address | Uri | str, body: bytes | None = None,
+                   content_type: str | None = "application/sdp",
+                   headers: list[tuple[str, str]] | None = None) -> Inviter:
+        """Call ``target`` ("bob", "bob@host", "sip:bob@host"): send the INVITE.
+
+        Returns at once; ``await inviter.established()`` waits for the answer.
+        """
+        with self._acting() as now:
+            core = self.core.call(self._address(target), now, body=body or b"",
+                                  content_type=content_type, headers=headers or ())
+            inviter = self._session_for(core)
+        assert isinstance(inviter, Inviter)
+        return inviter
+
+    async def next_invitation(self, timeout: float | None = None) -> Invitation:
+        """The next incoming call (also given to ``on_invite``)."""
+        async with asyncio.timeout(timeout):
+            return await self._invitations.get()
+
+    # -- requests outside calls ---------------------------------------------------------------
+
+    async def message(self, target: Address | Uri | str, text: str | bytes,
+                      content_type: str = "text/plain", timeout: float | None = None) -> Response:
+        """Send a MESSAGE (RFC 3428); returns the 2xx, raises RequestError otherwise."""
+        body = text.encode("utf-8") if isinstance(text, str) else text
+        with self._acting() as now:
+            request = self.core.message(self._address(target), body, now, content_type)
+            waiting = self._expect(request.call_id, "MESSAGE")
+        result: Response = await self._outcome(waiting, timeout)
+        return result
+
+    async def next_message(self, timeout: float | None = None) -> IncomingMessage:
+        """The next MESSAGE received (also given to ``on_message``)."""
+        async with asyncio.timeout(timeout):
+            return await self._messages.get()
+
+    async def options(self, target: Address | Uri | str | None = None,
+                      timeout: float | None = None) -> Response:
+        """Send OPTIONS (§11) to ``target`` (default: the server); returns the 2xx."""
+        if target is None:
+            server = self._running_server()
+            host = f"[{server.host}]" if ":" in server.host else server.host
+            target = f"sip:{host}:{server.port}"
+        with self._acting() as now:
+            request = self.core.options(self._address(target), now)
+            waiting = self._expect(request.call_id, "OPTIONS")
+        result: Response = await self._outcome(waiting, timeout)
+        return result
+
+    # -- events from the core ----------------------------------------------------------------------
+
+    def _dispatch(self, event: object) -> None:
+        """Route one core event to the object it is about (the driver's on_event)."""
+        if not isinstance(event, Event):
+            return
+        _put(self.events, event)
+        match event:
+            case Registered() | RegistrationFailed() | Unregistered() | RegistrationQueried():
+                self.registerer()._on_event(event)
+            case RequestSucceeded(kind="REGISTER") | RequestFailed(kind="REGISTER"):
+                self.registerer()._on_event(event)
+            case RequestSucceeded(kind=kind, request=request, response=response):
+                self._resolve(request.call_id, kind, response)
+            case RequestFailed(kind=kind, request=request, status=status, reason=reason):
+                self._resolve(request.call_id, kind,
+                              error=RequestError(status, reason, method=kind))
+            case IncomingCall(session=core):
+                invitation = self._session_for(core)
+                assert isinstance(invitation, Invitation)
+                invitation._on_event(event)
+                _put(self._invitations, invitation)
+                self._call_back(self.on_invite, invitation)
+            case MessageReceived(request=request, sender=sender, body=body,
+                                 content_type=content_type):
+                message = IncomingMessage(sender, body.decode("utf-8", "replace"), body,
+                                          content_type, request)
+                _put(self._messages, message)
+                self._call_back(self.on_message, message)
+            case (SessionProgress() | SessionEstablished() | SessionTerminated()
+                  | SessionModified() | ReinviteReceived() | InfoReceived() | ReferReceived()
+                  | NotifyReceived() | TransferCompleted()):
+                self._session_for(event.session)._on_event(event)
+        self._sync_states()
+
+    def _session_for(self, core: CoreSession) -> Session:
+        session = self._sessions.get(core)
+        if session is None:
+            kind = Inviter if core.direction == "outgoing" else Invitation
+            session = self._sessions[core] = kind(self, core)
+        return session
+
+    def _sync_states(self) -> None:
+        for core, session in list(self._sessions.items()):
+            session._sync_state()
+            if session.state is SessionState.Terminated and session._terminated.done():
+                del self._sessions[core]  # over: nothing more will come for it
+
+    # -- plumbing for Session and Registerer ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _acting(self) -> Iterator[float]:
+        """Around a call of a core verb: give it the time, then send what it produced."""
+        driver = self._driver
+        if driver is None:
+            raise InvalidStateError("the user agent is not running: await ua.start() first")
+        try:
+            yield driver.now()
+        finally:
+            driver.flush()
+            self._sync_states()
+
+    def _expect(self, call_id: str, method: str) -> asyncio.Future[Any]:
+        """A future for the answer to our ``method`` request in ``call_id``."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault((call_id, method), []).append(future)
+        return future
+
+    def _resolve(self, call_id: str, method: str, result: object = None,
+                 error: BaseException | None = None) -> None:
+        """The oldest request still waiting for ``method`` in ``call_id`` got its answer."""
+        futures = self._pending.get((call_id, method))
+        while futures:
+            future = futures.pop(0)
+            if not future.done():
+                if error is None:
+                    future.set_result(result)
+                else:
+                    future.set_exception(error)
+                    future.exception()
+                break
+        if not futures:
+            self._pending.pop((call_id, method), None)
+
+    def _fail_pending(self, call_id: str, error: BaseException) -> None:
+        for key in [k for k in self._pending if k[0] == call_id]:
+            _fail_all(self._pending.pop(key), error)
+
+    async def _outcome(self, future: asyncio.Future[T], timeout: float | None) -> T:
+        async with asyncio.timeout(timeout):
+            return await asyncio.shield(future)
+
+    def _call_back(self, callback: Callable[[Any], Any] | None, argument: object) -> None:
+        """Call an application callback; a coroutine function runs as a task."""
+        if callback is None:
+            return
+        try:
+            result = callback(argument)
+        except Exception:
+            logger.exception("callback %r failed", callback)
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(self._callback_done)
+
+    def _callback_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("callback task failed", exc_info=task.exception())
+
+    def _address(self, target: Address | Uri | str) -> Address:
+        """``bob`` -> ``sip:bob@<our domain>``, ``bob@host`` -> ``sip:bob@host``."""
+        if isinstance(target, Address):
+            return target
+        if not isinstance(target, str):
+            return Address(target)
+        text = target.strip()
+        if not text.startswith(("sip:", "sips:", "tel:", "<", '"')):
+            if "@" not in text:
+                text = f"{text}@{self.uri.host_port}"
+            text = f"sip:{text}"
+        return parse_address(text)
+
+    def _contact_uri(self) -> SipUri | None:
+        if self.contact is None:
+            return None
+        uri = parse_uri(self.contact)
+        if not isinstance(uri, SipUri):
+            raise LocalProtocolError(f"contact must be a sip: URI, not {self.contact}")
+        return uri
+
+    def _running_server(self) -> ServerUrl:
+        if self.server is None:
+            raise InvalidStateError("the user agent is not running: await ua.start() first")
+        return self.server
+
+    def _session_number(self) -> int:
+        """A number for a new SDP o= line (RFC 4566 §5.2)."""
+        return int(self.ids.token(8), 36) % 10**10
+
+
+def _put(queue: asyncio.Queue[T], item: T) -> None:
+    """Queue ``item``, dropping the oldest when nobody reads (MAX_QUEUED)."""
+    if queue.qsize() >= MAX_QUEUED:
+        queue.get_nowait()
+    queue.put_nowait(item)
+
+
+def _fail_all(futures: list[asyncio.Future[Any]], error: BaseException) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)
+            future.exception()

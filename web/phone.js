@@ -1,0 +1,470 @@
+// siplab's browser phone: one page, two SIP libraries.
+//
+// phone.html?lib=jssip loads JsSIP (https://jssip.net), phone.html?lib=sipjs
+// loads SIP.js (https://sipjs.com). Both carry SIP over a WebSocket
+// (RFC 7118: a browser cannot open UDP or TCP sockets) and audio over WebRTC
+// (ICE, DTLS-SRTP, Opus), peer to peer: the SIP server only signals.
+//
+// Whichever library is loaded, the page offers the same small API on
+// `window.phone`, which siplab's tests drive through playwright and which the
+// buttons of phone.html use too:
+//
+//   await phone.register({uri, password, wsUrl})  -> {ok, status, reason, cause}
+//   await phone.message(target, text)             -> {ok, status, reason, cause}
+//   phone.messages                                -> [{from, body, contentType}]
+//   phone.onMessage = (m) => ...                  (called for each one as well)
+//   await phone.call(target)                      -> {ok, status, reason, cause}
+//   await phone.answer()                          -> {ok, status, reason, cause}
+//   await phone.hangup()
+//   await phone.stats()   -> {packetsReceived, packetsSent, audioLevel, totalAudioEnergy,
+//                             codec, ...} of the current or last call (null before any)
+//   phone.state           -> "idle" | "calling" | "ringing" | "established"
+//   phone.lastCall        -> {ok, status, reason, cause} of the call that ended last
+//   phone.log             -> [{t, event, detail}]: everything that happened, in order
+//   await phone.stop()                            (unregister, close the WebSocket)
+//
+// A result's `status` and `reason` are the SIP response's (403 "Forbidden")
+// or null when there was none (a timeout, a closed connection); `cause` is
+// the library's own word for what happened (JsSIP's "Rejected", SIP.js's
+// registerer state...). The two adapter classes below are deliberately
+// written side by side so you can compare how the two libraries say the
+// same thing.
+
+"use strict";
+
+// Audio only: the fake capture device of a test browser plays a beep.
+const MEDIA = { audio: true, video: false };
+// No STUN or TURN server: the lab runs on one machine (or one LAN), and a
+// public STUN server (SIP.js asks Google's by default) is unreachable there
+// and would only delay ICE gathering.
+const PC_CONFIG = { iceServers: [] };
+
+function ok(status = null, reason = null, cause = null) {
+  return { ok: true, status, reason, cause };
+}
+
+function failed(status = null, reason = null, cause = null) {
+  return { ok: false, status, reason, cause };
+}
+
+// What both adapters share: the log, received messages, audio and stats.
+class BasePhone {
+  constructor(lib) {
+    this.lib = lib;
+    this.log = [];
+    this.messages = [];
+    this.onMessage = null;
+    this.state = "idle";
+    this.lastCall = null;
+    this.waiting = [];
+    this.onLog = null; // phone.html redraws its log here
+    this.started = performance.now();
+  }
+
+  record(event, detail = "") {
+    const t = Math.round(performance.now() - this.started);
+    this.log.push({ t, event, detail: String(detail) });
+    console.log(`[${this.lib} +${t} ms] ${event} ${detail}`);
+    if (this.onLog) this.onLog();
+  }
+
+  gotMessage(from, body, contentType) {
+    const message = { from, body, contentType };
+    this.messages.push(message);
+    this.record("message received", `from ${from}: ${body}`);
+    if (this.onMessage) this.onMessage(message);
+  }
+
+  // A promise for how the call in progress turns out: up, or over.
+  outcome() {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  settle(result) {
+    const waiting = this.waiting;
+    this.waiting = [];
+    waiting.forEach((resolve) => resolve(result));
+  }
+
+  callEstablished(who, pc) {
+    this.state = "established";
+    this.record("established", who);
+    this.playRemoteAudio(pc);
+    this.settle(ok(200, "OK", "established"));
+  }
+
+  callEnded(result) {
+    this.state = "idle";
+    this.lastCall = result;
+    this.record("call ended", JSON.stringify(result));
+    this.settle(result);
+  }
+
+  // Play what the other side sends, so the browser decodes it as a phone would.
+  playRemoteAudio(pc) {
+    const tracks = pc.getReceivers().map((r) => r.track).filter((t) => t);
+    document.getElementById("remote-audio").srcObject = new MediaStream(tracks);
+  }
+
+  // The numbers a student would read in chrome://webrtc-internals, from the
+  // standard getStats() report (W3C webrtc-stats): RTP packets of the audio
+  // stream in each direction, and the level of the audio received.
+  async stats() {
+    const pc = this.peerConnection();
+    if (!pc) return null;
+    const result = {
+      connectionState: pc.connectionState,
+      packetsReceived: 0,
+      packetsSent: 0,
+      bytesReceived: 0,
+      audioLevel: null,
+      totalAudioEnergy: null,
+      codec: null,
+    };
+    const report = await pc.getStats();
+    report.forEach((s) => {
+      if (s.kind !== "audio" && s.mediaType !== "audio") return;
+      if (s.type === "inbound-rtp") {
+        result.packetsReceived = s.packetsReceived;
+        result.bytesReceived = s.bytesReceived;
+        result.audioLevel = s.audioLevel ?? null;
+        result.totalAudioEnergy = s.totalAudioEnergy ?? null;
+        const codec = s.codecId && report.get(s.codecId);
+        if (codec) result.codec = `${codec.mimeType}/${codec.clockRate}`;
+      } else if (s.type === "outbound-rtp") {
+        result.packetsSent = s.packetsSent;
+      }
+    });
+    return result;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// JsSIP: one JsSIP.UA with event emitters ("registered", "newMessage",
+// "newRTCSession"); a call is an RTCSession with its own events.
+
+class JsSipPhone extends BasePhone {
+  constructor() {
+    super("jssip");
+    this.ua = null;
+    this.session = null;
+  }
+
+  register({ uri, password, wsUrl, displayName }) {
+    this.stopUa();
+    const socket = new JsSIP.WebSocketInterface(wsUrl);
+    this.ua = new JsSIP.UA({
+      sockets: [socket],
+      uri,
+      password,
+      display_name: displayName,
+      register: true, // send REGISTER as soon as the WebSocket is open
+      session_timers: false,
+      user_agent: `siplab-phone (JsSIP ${JsSIP.version})`,
+    });
+    const ua = this.ua;
+    ua.on("connected", () => this.record("connected", wsUrl));
+    ua.on("disconnected", () => this.record("disconnected", wsUrl));
+    ua.on("newMessage", ({ originator, request }) => {
+      if (originator === "remote") {
+        this.gotMessage(request.from.uri.toString(), request.body,
+          request.getHeader("Content-Type"));
+      }
+    });
+    ua.on("newRTCSession", ({ originator, session }) => this.newSession(originator, session));
+    this.record("register", uri);
+    return new Promise((resolve) => {
+      ua.once("registered", ({ response }) => {
+        this.record("registered", `${response.status_code} ${response.reason_phrase}`);
+        resolve(ok(response.status_code, response.reason_phrase, "Registered"));
+      });
+      ua.once("registrationFailed", ({ response, cause }) => {
+        this.record("registration failed", `${response?.status_code ?? ""} ${cause}`);
+        resolve(failed(response?.status_code ?? null, response?.reason_phrase ?? null, cause));
+      });
+      ua.start();
+    });
+  }
+
+  message(target, text) {
+    this.record("send message", `to ${target}: ${text}`);
+    return new Promise((resolve) => {
+      this.ua.sendMessage(target, text, {
+        eventHandlers: {
+          succeeded: ({ response }) => {
+            this.record("message delivered", response.status_code);
+            resolve(ok(response.status_code, response.reason_phrase));
+          },
+          failed: ({ response, cause }) => {
+            this.record("message failed", `${response?.status_code ?? ""} ${cause}`);
+            resolve(failed(response?.status_code ?? null, response?.reason_phrase ?? null,
+              cause));
+          },
+        },
+      });
+    });
+  }
+
+  // Every call, ours or theirs, arrives here; we keep one at a time.
+  newSession(originator, session) {
+    this.session = session;
+    const who = session.remote_identity.uri.toString();
+    this.state = originator === "local" ? "calling" : "ringing";
+    this.record(originator === "local" ? "calling" : "incoming call", who);
+    session.on("progress", ({ response }) => {
+      if (response) this.record("progress", `${response.status_code} ${response.reason_phrase}`);
+    });
+    session.on("confirmed", () => this.callEstablished(who, session.connection));
+    session.on("ended", ({ originator: by, cause }) => {
+      this.callEnded(ok(null, null, `ended by ${by}: ${cause}`));
+    });
+    session.on("failed", ({ originator: by, message, cause }) => {
+      // `message` is the SIP response when the other side refused (488...).
+      const status = message?.status_code ?? null;
+      this.callEnded(failed(status, message?.reason_phrase ?? null, `${cause} (${by})`));
+    });
+  }
+
+  call(target) {
+    this.record("call", target);
+    const outcome = this.outcome();
+    this.ua.call(target, { mediaConstraints: MEDIA, pcConfig: PC_CONFIG });
+    return outcome;
+  }
+
+  answer() {
+    if (this.state !== "ringing") return Promise.resolve(failed(null, null, "no incoming call"));
+    this.record("answer");
+    const outcome = this.outcome();
+    this.session.answer({ mediaConstraints: MEDIA, pcConfig: PC_CONFIG });
+    return outcome;
+  }
+
+  hangup() {
+    if (this.session && !this.session.isEnded()) {
+      this.record("hangup");
+      this.session.terminate(); // CANCEL, reject or BYE, as the state requires
+    }
+    return Promise.resolve();
+  }
+
+  peerConnection() {
+    return this.session?.connection ?? null;
+  }
+
+  stopUa() {
+    if (this.ua) this.ua.stop(); // un-REGISTERs and closes the WebSocket
+    this.ua = null;
+  }
+
+  async stop() {
+    this.stopUa();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// SIP.js: a SIP.UserAgent, plus one object per job: a Registerer, a Messager,
+// an Inviter (our call) or an Invitation (theirs); each reports through a
+// `stateChange` emitter and per-request delegates (onAccept, onReject).
+
+class SipJsPhone extends BasePhone {
+  constructor() {
+    super("sipjs");
+    this.ua = null;
+    this.registerer = null;
+    this.session = null;
+    this.refusal = null; // the final response of a refused INVITE, until the call ends
+    this.endCause = null; // who sent the BYE, until the call ends
+  }
+
+  async register({ uri, password, wsUrl, displayName }) {
+    await this.stop();
+    const user = SIP.UserAgent.makeURI(uri);
+    this.ua = new SIP.UserAgent({
+      uri: user,
+      authorizationUsername: user.user,
+      authorizationPassword: password,
+      displayName,
+      transportOptions: { server: wsUrl },
+      sessionDescriptionHandlerFactoryOptions: { peerConnectionConfiguration: PC_CONFIG },
+      userAgentString: `siplab-phone (SIP.js ${SIP.version})`,
+      logLevel: new URLSearchParams(location.search).has("debug") ? "debug" : "warn",
+      delegate: {
+        onConnect: () => this.record("connected", wsUrl),
+        onDisconnect: (error) => this.record("disconnected", error ?? ""),
+        onMessage: (message) => {
+          const request = message.request;
+          message.accept(); // 200 OK: received (RFC 3428 §7)
+          this.gotMessage(request.from.uri.toString(), request.body,
+            request.getHeader("Content-Type"));
+        },
+        onInvite: (invitation) => this.newSession("remote", invitation),
+      },
+    });
+    this.record("register", uri);
+    await this.ua.start(); // opens the WebSocket
+    this.registerer = new SIP.Registerer(this.ua);
+    return new Promise((resolve) => {
+      this.registerer.register({
+        requestDelegate: {
+          // SIP.js answers the 401 challenge itself; we hear the final response.
+          onAccept: (response) => {
+            const { statusCode, reasonPhrase } = response.message;
+            this.record("registered", `${statusCode} ${reasonPhrase}`);
+            resolve(ok(statusCode, reasonPhrase, this.registerer.state));
+          },
+          onReject: (response) => {
+            const { statusCode, reasonPhrase } = response.message;
+            this.record("registration failed", `${statusCode} ${reasonPhrase}`);
+            resolve(failed(statusCode, reasonPhrase, this.registerer.state));
+          },
+        },
+      }).catch((error) => resolve(failed(null, null, String(error))));
+    });
+  }
+
+  message(target, text) {
+    this.record("send message", `to ${target}: ${text}`);
+    const messager = new SIP.Messager(this.ua, SIP.UserAgent.makeURI(target), text);
+    return new Promise((resolve) => {
+      messager.message({
+        requestDelegate: {
+          onAccept: ({ message: m }) => {
+            this.record("message delivered", m.statusCode);
+            resolve(ok(m.statusCode, m.reasonPhrase));
+          },
+          onReject: ({ message: m }) => {
+            this.record("message failed", `${m.statusCode} ${m.reasonPhrase}`);
+            resolve(failed(m.statusCode, m.reasonPhrase));
+          },
+        },
+      }).catch((error) => resolve(failed(null, null, String(error))));
+    });
+  }
+
+  newSession(originator, session) {
+    this.session = session;
+    const who = session.remoteIdentity.uri.toString();
+    this.state = originator === "local" ? "calling" : "ringing";
+    this.record(originator === "local" ? "calling" : "incoming call", who);
+    // Hear the other side's BYE (SIP.js then leaves answering it to us).
+    session.delegate = {
+      onBye: (bye) => {
+        bye.accept();
+        this.endCause = "ended by remote: BYE";
+      },
+    };
+    session.stateChange.addListener((state) => {
+      if (state === SIP.SessionState.Established) {
+        this.callEstablished(who, this.peerConnection());
+      } else if (state === SIP.SessionState.Terminated) {
+        // SIP.js changes state *before* it calls the INVITE's onReject
+        // delegate, which gives us the refusal's status: look after it.
+        queueMicrotask(() => {
+          this.callEnded(this.refusal ?? ok(null, null, this.endCause ?? "Terminated"));
+          this.refusal = null;
+          this.endCause = null;
+        });
+      }
+    });
+  }
+
+  call(target) {
+    this.record("call", target);
+    const inviter = new SIP.Inviter(this.ua, SIP.UserAgent.makeURI(target), {
+      sessionDescriptionHandlerOptions: { constraints: MEDIA },
+    });
+    this.newSession("local", inviter);
+    const outcome = this.outcome();
+    inviter.invite({
+      requestDelegate: {
+        onProgress: ({ message: m }) => this.record("progress", `${m.statusCode} ${m.reasonPhrase}`),
+        onReject: ({ message: m }) => {
+          this.refusal = failed(m.statusCode, m.reasonPhrase, "Rejected");
+        },
+      },
+    }).catch((error) => {
+      this.refusal = failed(null, null, String(error));
+    });
+    return outcome;
+  }
+
+  answer() {
+    if (this.state !== "ringing") return Promise.resolve(failed(null, null, "no incoming call"));
+    this.record("answer");
+    const outcome = this.outcome();
+    this.session.accept({ sessionDescriptionHandlerOptions: { constraints: MEDIA } })
+      .catch((error) => this.record("answer failed", error));
+    return outcome;
+  }
+
+  async hangup() {
+    const session = this.session;
+    if (!session) return;
+    this.record("hangup");
+    switch (session.state) {
+      case SIP.SessionState.Initial:
+      case SIP.SessionState.Establishing:
+        // Not answered yet: the caller CANCELs, the callee rejects (480 by default).
+        this.endCause = "ended by local: hung up before the answer";
+        if (session instanceof SIP.Inviter) await session.cancel();
+        else await session.reject();
+        break;
+      case SIP.SessionState.Established:
+        this.endCause = "ended by local: BYE";
+        await session.bye();
+        break;
+      default:
+        break; // already ending or ended
+    }
+  }
+
+  peerConnection() {
+    return this.session?.sessionDescriptionHandler?.peerConnection ?? null;
+  }
+
+  async stop() {
+    if (!this.ua) return;
+    const ua = this.ua;
+    this.ua = null;
+    if (this.registerer?.state === SIP.RegistererState.Registered) {
+      await this.registerer.unregister().catch(() => {});
+    }
+    await ua.stop(); // closes the WebSocket
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Start: load the library the query string names, then make window.phone.
+
+const LIBRARIES = {
+  jssip: { bundle: "dist/jssip.bundle.js", Phone: JsSipPhone },
+  sipjs: { bundle: "dist/sipjs.bundle.js", Phone: SipJsPhone },
+};
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`could not load ${src}`));
+    document.head.appendChild(script);
+  });
+}
+
+async function start() {
+  const params = new URLSearchParams(location.search);
+  const name = params.get("lib") || "jssip";
+  const library = LIBRARIES[name];
+  if (!library) throw new Error(`unknown lib=${name}: use jssip or sipjs`);
+  await loadScript(library.bundle);
+  if (name === "jssip" && params.has("debug")) JsSIP.debug.enable("JsSIP:*");
+  window.phone = new library.Phone();
+  window.phone.record("ready", `${name} ${name === "jssip" ? JsSIP.version : SIP.version}`);
+  document.dispatchEvent(new Event("phone-ready")); // phone.html's buttons wait for this
+}
+
+start().catch((error) => {
+  console.error(error);
+  window.phoneError = String(error);
+});
