@@ -8,7 +8,13 @@
 #   bash scripts/install.sh                  # as root: apt + venv + pip
 #   SIPLAB_SKIP_APT=1 bash scripts/install.sh   # without root: venv + pip only
 #
-# Used by scripts/lab.sh, scripts/test.sh, .ci/run and (later) the Dockerfile.
+# Two settings make a smaller install; the lab image (docker/Dockerfile) uses
+# both, and tests/docker/ runs the Dockerfile's command to prove it works:
+#
+#   SIPLAB_APT_PACKAGES="sip-tester tshark"   # these Debian packages instead of the list below
+#   SIPLAB_PIP_EXTRAS=lab                     # siplab[lab] instead of siplab[lab,test,bench]
+#
+# Used by scripts/lab.sh, scripts/test.sh, .ci/run and docker/Dockerfile.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -17,7 +23,8 @@ VENV="$ROOT/.venv"
 STAMP="$ROOT/.install-stamp"
 PYTHON=${PYTHON:-python3}
 
-APT_PACKAGES=(
+# Everything the interop tests talk to (SIPLAB_APT_PACKAGES replaces the list).
+DEFAULT_APT_PACKAGES=(
     sip-tester                  # sipp
     tshark
     kamailio
@@ -27,6 +34,15 @@ APT_PACKAGES=(
     sngrep
     iproute2                    # ip, for `unshare --net` loopback namespaces
 )
+if [[ -n "${SIPLAB_APT_PACKAGES:-}" ]]; then
+    read -r -a APT_PACKAGES <<< "$SIPLAB_APT_PACKAGES"
+else
+    APT_PACKAGES=("${DEFAULT_APT_PACKAGES[@]}")
+fi
+
+# The optional dependencies of pyproject.toml to install with siplab.
+DEFAULT_PIP_EXTRAS=lab,test,bench
+PIP_EXTRAS=${SIPLAB_PIP_EXTRAS:-$DEFAULT_PIP_EXTRAS}
 
 say() { printf 'install: %s\n' "$*"; }
 die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
@@ -82,14 +98,20 @@ if [[ ! -e "$VENV" ]]; then
     rm -f "$STAMP"
 fi
 
+# The stamp says what was installed: pyproject.toml's hash, followed by the
+# extras when they are not the default ones (so a default install's stamp is
+# just the hash, as it always was).
 WANT=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [[ "$PIP_EXTRAS" != "$DEFAULT_PIP_EXTRAS" ]]; then
+    WANT="$WANT [$PIP_EXTRAS]"
+fi
 HAVE=$(cat "$STAMP" 2>/dev/null || true)
 if [[ "$WANT" == "$HAVE" && -x "$VENV/bin/siplab" ]]; then
     say "pip: up to date (pyproject.toml unchanged since the last install)"
 else
     LOG="$VENV/pip-install.log"
-    say "pip: installing siplab[lab,test,bench] in editable mode into .venv (log: ${LOG#"$ROOT/"})"
-    if ! "$VENV/bin/python" -m pip install -e '.[lab,test,bench]' > "$LOG" 2>&1; then
+    say "pip: installing siplab[$PIP_EXTRAS] in editable mode into .venv (log: ${LOG#"$ROOT/"})"
+    if ! "$VENV/bin/python" -m pip install -e ".[$PIP_EXTRAS]" > "$LOG" 2>&1; then
         tail -n 30 "$LOG" >&2
         die "pip install failed; the full log is $LOG"
     fi
@@ -106,6 +128,8 @@ fi
 NPM_STAMP="$ROOT/web/node_modules/.siplab-lockfile-sha256"
 if ! command -v npm >/dev/null; then
     say "npm: not found, web/ skipped (web/dist/ is committed; the bundle check will skip)"
+elif [[ ! -f web/package-lock.json ]]; then
+    say "npm: no web/package-lock.json here (the lab image copies web/ later), skipped"
 else
     WANT_NPM=$(sha256sum web/package-lock.json | cut -d' ' -f1)
     HAVE_NPM=$(cat "$NPM_STAMP" 2>/dev/null || true)

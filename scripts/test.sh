@@ -19,8 +19,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "ruff check siplab tests bench"
 "$BIN/ruff" check siplab tests bench || FAILED+=(ruff)
 
-step "mypy --strict siplab/sip siplab/sdp siplab/rtp siplab/errors.py siplab/ids.py"
-"$BIN/mypy" --strict siplab/sip siplab/sdp siplab/rtp siplab/errors.py siplab/ids.py || FAILED+=(mypy)
+step "mypy --strict siplab/sip siplab/sdp siplab/rtp siplab/call.py siplab/errors.py siplab/ids.py"
+"$BIN/mypy" --strict siplab/sip siplab/sdp siplab/rtp siplab/call.py siplab/errors.py \
+    siplab/ids.py || FAILED+=(mypy)
 
 step "pytest${*:+ $*}"
 status=0

@@ -6,8 +6,12 @@ imports what it needs (asyncio drivers, matplotlib, scapy) inside its handler,
 never at module level.
 
 ``siplab server`` runs the lab's registrar and proxy
-(:class:`~siplab.aio.server.LabServer`). Adding a subcommand (later issues add
-``call``, ``answer``, ``ladder``, ``analyze`` and ``replay``; see DESIGN.md):
+(:class:`~siplab.aio.server.LabServer`); ``siplab answer`` and ``siplab call``
+are a phone (:mod:`siplab.aio.phone`: a :class:`~siplab.aio.useragent.UserAgent`
+with media) that answers every call or makes one, plays a tone or a WAV file
+and records what it hears.
+Adding a subcommand (later issues add ``ladder``, ``analyze`` and ``replay``;
+see DESIGN.md):
 
 1. write ``_add_<name>(subparsers)``, which calls ``subparsers.add_parser``,
    adds the arguments and sets ``handler=_run_<name>`` with ``set_defaults``;
@@ -15,9 +19,9 @@ never at module level.
    and returns the exit status;
 3. append ``_add_<name>`` to ``_SUBCOMMANDS``.
 
-Bad arguments end with argparse's one-line ``siplab: error: ...`` and exit 2
-(a handler that checks its own arguments raises :class:`UsageError`, printed
-the same way);
+Bad arguments end with one line, ``siplab: error: ...``, and exit 2 (argparse's
+usage text is left out: :class:`_Parser`; a handler that checks its own
+arguments raises :class:`UsageError`, printed the same way);
 a failure while running (a malformed message, a missing file) ends with the
 same one-line form and exit 1.
 """
@@ -27,14 +31,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeAlias
+from pathlib import Path
+from typing import Any, NoReturn, TypeAlias
 
 from siplab import __version__
 from siplab.errors import SipError
 
 __all__ = ["build_parser", "main", "parse_host_port", "parse_users", "read_users_file"]
 
-Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
 
 PROG = "siplab"
@@ -49,8 +54,16 @@ _NO_COMMANDS_YET = (
     "arrive with later issues."
 )
 
+
 class UsageError(Exception):
     """A bad argument found by a handler: printed as one ``siplab: error:`` line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a bad argument is one line and exit 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message}\n")
 
 
 # --- siplab server ----------------------------------------------------------------
@@ -155,10 +168,11 @@ def _run_server(args: argparse.Namespace) -> int:
     import signal
 
     from siplab.aio.debug import enable_debug
-    from siplab.aio.server import LabServer
+    from siplab.aio.server import LabServer, tune_gc_for_serving
 
     if args.debug:
         enable_debug()
+    tune_gc_for_serving()  # this process only serves: rare full collections (see there)
 
     async def serve() -> None:
         server = LabServer(udp=listeners["udp"], tcp=listeners["tcp"], ws=listeners["ws"],
@@ -180,13 +194,331 @@ def _run_server(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- siplab answer / siplab call: a phone with audio ------------------------------
+
+_ANSWER_DESCRIPTION = """\
+Register with a SIP server and answer every call: send a tone or a WAV file,
+record what is heard, hang up after --duration seconds (or when the caller
+does), until Ctrl-C or SIGTERM. One line per call on stdout: codec, packets
+sent and received, RMS level of what was heard; progress goes to stderr.
+
+example:
+  siplab answer --user pybot --password secret --server 127.0.0.1:5060 \\
+                --tone 1000 --record heard.wav --duration 10
+"""
+
+_CALL_DESCRIPTION = """\
+Call URI (sip:bob@127.0.0.1, or just bob), send a tone or a WAV file, record
+what is heard, and hang up after --duration seconds (default 5) unless the
+callee hangs up first. Prints one line for the call. Exit status 0 if the
+call connected and audio arrived, 1 otherwise.
+
+example:
+  siplab call sip:pybot@127.0.0.1 --user alice --password secret \\
+              --server 127.0.0.1:5060 --tone 440 --record heard.wav
+"""
+
+#: Codecs in the order a phone of the CLI prefers them (the design's default).
+DEFAULT_CODECS = "PCMU,PCMA,G722,opus"
+#: How long `siplab call` talks when --duration is not given, in seconds.
+CALL_DURATION = 5.0
+#: How long registering may take, in seconds.
+_REGISTER_TIMEOUT = 10.0
+
+
+def _positive(kind: str, upper: float) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number of {kind}, not {text!r}") from None
+        if not 0 < value <= upper:
+            raise argparse.ArgumentTypeError(f"expected {kind} above 0 and at most {upper:g}, "
+                                             f"not {text}")
+        return value
+
+    convert.__name__ = kind  # argparse names the type in its messages
+    return convert
+
+
+def _add_phone_flags(parser: argparse.ArgumentParser) -> None:
+    account = parser.add_argument_group("account")
+    account.add_argument("--user", required=True, help="the account's user name (sip:USER@host)")
+    account.add_argument("--password", help="its password (digest authentication)")
+    account.add_argument("--server", required=True, metavar="HOST:PORT",
+                         help="the SIP server, e.g. 127.0.0.1:5060 (siplab server)")
+    account.add_argument("--transport", choices=("udp", "tcp", "ws"), default="udp",
+                         help="how to reach the server (default: udp)")
+    media = parser.add_argument_group("audio")
+    send = media.add_mutually_exclusive_group()
+    send.add_argument("--tone", type=_positive("Hz", 20000), metavar="HZ",
+                      help="send a sine tone of this frequency (amplitude 0.5)")
+    send.add_argument("--play", metavar="FILE.wav", help="send this WAV file (then silence)")
+    media.add_argument("--record", metavar="FILE.wav",
+                       help="write what is heard to this WAV file (a second call: FILE-2.wav)")
+    media.add_argument("--duration", type=_positive("seconds", 86400), metavar="SECONDS",
+                       help="hang up after this many seconds of call")
+    media.add_argument("--codecs", default=DEFAULT_CODECS, metavar="NAME,...",
+                       help=f"codecs in order of preference (default: {DEFAULT_CODECS})")
+    parser.add_argument("--debug", action="store_true",
+                        help="log every SIP message and decision to stderr")
+
+
+def _add_answer(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "answer", help="register and answer every call with a tone or a file, recording",
+        description=_ANSWER_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_phone_flags(parser)
+    parser.set_defaults(handler=_run_answer)
+
+
+def _add_call(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "call", help="call a URI with a tone or a file, recording what is heard",
+        description=_CALL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("uri", metavar="URI", help="whom to call: sip:bob@127.0.0.1, or bob")
+    _add_phone_flags(parser)
+    parser.set_defaults(handler=_run_call)
+
+
+def _phone_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Check the phone flags; the keywords for the UserAgent. Raises UsageError."""
+    host, port = parse_host_port(args.server)
+    if not args.user or any(c in args.user for c in "@:;<> "):
+        raise UsageError(f"--user: expected a user name such as pybot, not {args.user!r}")
+    if args.play is not None and not Path(args.play).is_file():
+        raise UsageError(f"--play: no such file: {args.play}")
+    codecs = tuple(name.strip() for name in args.codecs.split(",") if name.strip())
+    known = {name.lower() for name in DEFAULT_CODECS.split(",")}
+    unknown = [name for name in codecs if name.lower() not in known]
+    if unknown or not codecs:
+        raise UsageError(f"--codecs: expected some of {DEFAULT_CODECS}, not {args.codecs!r}")
+    shown = f"[{host}]" if ":" in host else host
+    url = f"{args.transport}://{shown}:{port}" + ("/" if args.transport == "ws" else "")
+    source = f"tone:{args.tone:g}" if args.tone is not None else args.play
+    return {"uri": f"sip:{args.user}@{shown}", "password": args.password, "transport": url,
+            "codecs": codecs, "audio_source": source, "debug": args.debug}
+
+
+def _run_answer(args: argparse.Namespace) -> int:
+    try:
+        settings = _phone_settings(args)
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    import asyncio
+
+    from siplab.aio.phone import answer_calls
+    from siplab.aio.useragent import UserAgent
+
+    async def answer() -> None:
+        stop = _stop_on_signals()
+        uri = settings.pop("uri")
+        async with UserAgent(uri, **settings, auto_answer=True) as ua:
+            await ua.register(timeout=_REGISTER_TIMEOUT)
+            _progress(f"registered {uri} via {ua.server}; answering calls (Ctrl-C to stop)")
+            await answer_calls(ua, stop, duration=args.duration, record=args.record,
+                               report=_report, note=_progress)
+        _progress("stopped")
+
+    try:
+        asyncio.run(answer())
+    except TimeoutError:
+        print(f"{PROG}: error: the server did not answer in time", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_call(args: argparse.Namespace) -> int:
+    try:
+        settings = _phone_settings(args)
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    import asyncio
+
+    from siplab.aio.errors import CallFailed
+    from siplab.aio.phone import place_call
+    from siplab.aio.useragent import UserAgent
+
+    async def call() -> int:
+        stop = _stop_on_signals()
+        uri = settings.pop("uri")
+        async with UserAgent(uri, **settings) as ua:
+            if settings["password"] is not None:
+                await ua.register(timeout=_REGISTER_TIMEOUT)
+            try:
+                session = await place_call(ua, args.uri, stop,
+                                           duration=args.duration or CALL_DURATION,
+                                           record=args.record, report=_report, note=_progress)
+            except CallFailed as failure:
+                print(f"{PROG}: error: {failure}", file=sys.stderr)
+                return 1
+            if session.media is None or not session.media.stats().packets_received:
+                print(f"{PROG}: error: no audio arrived", file=sys.stderr)
+                return 1
+            return 0
+
+    try:
+        return asyncio.run(call())
+    except TimeoutError:
+        print(f"{PROG}: error: no answer in time", file=sys.stderr)
+        return 1
+
+
+def _report(line: str) -> None:
+    """A call's line: stdout, one per call."""
+    print(line, flush=True)
+
+
+def _progress(line: str) -> None:
+    """Everything else goes to stderr, so stdout holds only the calls' lines."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _stop_on_signals() -> Any:
+    """An asyncio.Event set by SIGINT or SIGTERM (call inside the running loop)."""
+    import asyncio
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+# --- siplab ladder: the SIP ladder of a capture --------------------------------------
+
+_LADDER_DESCRIPTION = """\
+Draw the SIP ladder (sequence diagram) of a capture: one lifeline per endpoint,
+one arrow per message (method or status), dialogs in colours, retransmissions
+dashed, RTP streams as bands. Writes PNG, SVG or PDF (-o), or prints a text
+ladder (--text). More than --per-page messages make several pages: OUT.png,
+OUT-2.png, OUT-3.png...
+
+examples:
+  siplab ladder call.pcap -o call.png --sdp
+  siplab ladder call.pcapng --text --cseq
+"""
+_LADDER_FORMATS = (".png", ".svg", ".pdf")
+
+
+def _add_ladder(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "ladder",
+        help="draw the SIP ladder of a pcap (PNG, SVG or text)",
+        description=_LADDER_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("pcap", metavar="PCAP", help="a pcap or pcapng capture file")
+    parser.add_argument("-o", "--output", metavar="OUT.png|OUT.svg",
+                        help="write the drawing here (.png, .svg or .pdf)")
+    parser.add_argument("--text", action="store_true", help="print the ladder as text")
+    parser.add_argument("--cseq", action="store_true", help="add the CSeq to every label")
+    parser.add_argument("--sdp", action="store_true",
+                        help="add an SDP summary (offer/answer and codecs) under each arrow")
+    parser.add_argument("--per-page", type=int, default=100, metavar="N",
+                        help="messages per page of the drawing (default 100)")
+    parser.add_argument("--title", help="a title for the drawing")
+    parser.set_defaults(handler=_run_ladder)
+
+
+def _run_ladder(args: argparse.Namespace) -> int:
+    try:
+        if args.output is None and not args.text:
+            raise UsageError("give -o OUT.png (or .svg, .pdf), or --text")
+        if args.output is not None and Path(args.output).suffix.lower() not in _LADDER_FORMATS:
+            raise UsageError(f"-o must end in {', '.join(_LADDER_FORMATS)}: {args.output}")
+        if args.per_page < 1:
+            raise UsageError("--per-page must be at least 1")
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+
+    from siplab.lab.ladder import ladder_pages
+    from siplab.lab.ladder_text import text_ladder
+    from siplab.lab.pcap import read_pcap
+
+    capture = read_pcap(args.pcap)  # PcapError (a SipError): one line, exit 1, from main()
+    if not capture.sip_messages:
+        print(f"{PROG}: error: {args.pcap}: no SIP messages in this capture", file=sys.stderr)
+        return 1
+    if args.text:
+        print(text_ladder(capture, cseq=args.cseq, sdp=args.sdp,
+                          color=sys.stdout.isatty()))
+    if args.output is not None:
+        pages = ladder_pages(capture, cseq=args.cseq, sdp=args.sdp,
+                             max_messages_per_page=args.per_page, title=args.title)
+        out = Path(args.output)
+        written = []
+        for number, figure in enumerate(pages, 1):
+            path = out if number == 1 else out.with_name(f"{out.stem}-{number}{out.suffix}")
+            figure.savefig(path)
+            written.append(str(path))
+        print(f"wrote {', '.join(written)} ({len(capture.sip_messages)} SIP messages)")
+    return 0
+
+
+# --- siplab analyze: the RTP streams of a capture ----------------------------------
+
+_ANALYZE_DESCRIPTION = """\
+Print the RTP streams of a pcap or pcapng capture with the statistics Wireshark
+gives (Telephony > RTP > RTP Streams, `tshark -q -z rtp,streams`): packets, lost,
+min/mean/max delta between packets, min/mean/max jitter (RFC 3550), in ms.
+RTP is found from the SDP of the SIP messages, else by a heuristic (version 2,
+even destination port), as `tshark -o rtp.heuristic_rtp:TRUE` finds it.
+
+examples:
+  siplab analyze call.pcapng
+  siplab analyze big.pcap --json > streams.json
+"""
+
+
+def _add_analyze(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="print the RTP streams of a pcap with Wireshark's statistics",
+        description=_ANALYZE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("pcap", metavar="PCAP", help="a pcap or pcapng capture file")
+    parser.add_argument("--json", action="store_true",
+                        help="print the streams as a JSON list instead of a table")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: for big files, on a terminal)")
+    parser.set_defaults(handler=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    import json
+
+    from siplab.lab.analysis import format_streams, rtp_streams, stream_dict
+    from siplab.lab.pcap import scan_capture
+
+    # A missing, empty, truncated or non-capture file raises PcapError (a SipError):
+    # main() prints its one line and exits 1.
+    capture = scan_capture(args.pcap, keep=False, progress=args.progress)
+    streams = rtp_streams(capture)
+    if args.json:
+        print(json.dumps([stream_dict(s, capture.start_time) for s in streams], indent=2))
+    else:
+        print(format_streams(streams, capture.start_time))
+    return 0
+
+
 # Functions that add one subcommand each to the parser; see the module docstring.
-_SUBCOMMANDS: list[Callable[[Subparsers], None]] = [_add_server]
+_SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
+    _add_server, _add_answer, _add_call, _add_ladder, _add_analyze,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``siplab`` argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,

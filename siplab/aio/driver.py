@@ -181,7 +181,10 @@ class EndpointDriver:
         # The loop may run a handle a hair before its deadline (clock resolution);
         # never tell the endpoint it is earlier than the deadline it asked for.
         now = self.now() if deadline is None else max(deadline, self.now())
-        self.endpoint.handle_timer(now)
+        try:
+            self.endpoint.handle_timer(now)
+        except Exception:  # a bug must not stop every later timer: log it, re-arm below
+            logger.exception("handle_timer failed")
         self.flush()
 
     # --- for the caller --------------------------------------------------------

@@ -51,12 +51,21 @@ class CallFailed(RequestError):
     """The call ended before it was established (rejected, cancelled, timed out...).
 
     ``status`` is the final response that ended it (486, 487, 603...), or
-    None; ``cause`` is the session's cause ("rejected", "cancelled", "timeout"...).
+    None; ``cause`` is the session's cause ("rejected", "cancelled", "timeout"...);
+    ``warning`` the text of the response's Warning header, if any (RFC 3261
+    §20.43: a 488 says there which codecs or transport could not be taken).
     """
 
-    def __init__(self, status: int | None, reason: str, *, cause: str = "") -> None:
+    def __init__(self, status: int | None, reason: str, *, cause: str = "",
+                 warning: str | None = None) -> None:
         super().__init__(status, reason, method="INVITE")
         self.cause = cause
+        self.warning = warning
+        if warning:
+            self.args = (f"{self.args[0]}: {warning}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class TransportNotAvailable(LocalProtocolError, NotImplementedError):

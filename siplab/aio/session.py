@@ -21,24 +21,37 @@ resolved by the core's events: ``SessionEstablished`` resolves
 Every event about the call is also kept in :attr:`Session.events`, so a
 notebook can print the story afterwards.
 
+**Media.** On a user agent with media (the default), a session whose SDP
+is left to siplab (no ``body=``) gets a :class:`~siplab.aio.media.CallMedia`:
+a sans-I/O :class:`~siplab.call.Call` that writes and reads every offer and
+answer, and an RTP endpoint that plays a source and records what it hears.
+:mod:`siplab.aio.session_media` carries those steps (``negotiation``,
+``codec``, ``media``, ``heard``, ``send_dtmf``, ``dtmf_received``);
+``hold()``/``unhold()`` re-offer through the Call, and
+:meth:`Session.terminated` returns once the RTP sockets are closed.
+
 Two things the peer may ask in the middle of a call are answered for you
-unless you take them over: a **re-INVITE** is accepted with the mirror of its
-direction (hold is answered ``recvonly``, see :mod:`siplab.aio.hold`; set
-:attr:`Session.on_reinvite` to decide yourself), and a **REFER** is followed
-by calling its target (set :attr:`Session.on_refer` to decide yourself). SIP.js
-does the same when no delegate is set.
+unless you take them over: a **re-INVITE** is answered by the Call (or, with
+no media, with the mirror of its direction: hold is answered ``recvonly``, see
+:mod:`siplab.aio.hold`; set :attr:`Session.on_reinvite` to decide yourself),
+and a **REFER** is followed by calling its target (set
+:attr:`Session.on_refer` to decide yourself). SIP.js does the same when no
+delegate is set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from siplab.aio.errors import CallFailed, RequestError
 from siplab.aio.hold import answer_direction, direction_of, minimal_sdp, with_direction
-from siplab.errors import InvalidStateError
+from siplab.aio.session_media import SessionMedia
+from siplab.call import DtmfPress, parse_dtmf, parse_warnings
+from siplab.errors import InvalidStateError, RemoteProtocolError
 from siplab.sip.dialog import Dialog
 from siplab.sip.events import (
     Event,
@@ -58,6 +71,8 @@ from siplab.sip.message import Request, Response
 from siplab.sip.status import reason_phrase
 
 if TYPE_CHECKING:
+    from siplab.aio.audio import AudioSource
+    from siplab.aio.media import CallMedia
     from siplab.aio.useragent import UserAgent
 
 __all__ = ["Session", "Inviter", "Invitation", "SessionState"]
@@ -68,7 +83,7 @@ logger = logging.getLogger("siplab.ua")
 Callback = Callable[[Any], Any]
 
 
-class Session:
+class Session(SessionMedia):
     """One call, as ``await``-able steps (see the module docstring).
 
     Read :attr:`state` (a :class:`~siplab.sip.invite_table.SessionState`:
@@ -76,11 +91,22 @@ class Session:
     :attr:`local_body` / :attr:`remote_body` (the SDP each side sent last),
     :attr:`dialog`, :attr:`cause` and :attr:`status` once it ended, and
     :attr:`events`. ``on_state_change(state)`` is called for every new state.
+    With media: :attr:`call`, :attr:`negotiation`, :attr:`codec`,
+    :attr:`media`, :attr:`heard`, :attr:`dtmf_received`; ``on_dtmf(press)`` is
+    called for every digit received.
     """
 
-    def __init__(self, ua: UserAgent, core: CoreSession) -> None:
+    def __init__(self, ua: UserAgent, core: CoreSession,
+                 media: CallMedia | None = None) -> None:
         self.ua = ua
         self.core = core
+        self.on_dtmf: Callback | None = None  # (DtmfPress): a digit arrived
+        self.dtmf_presses: list[DtmfPress] = []
+        self.media_error: RemoteProtocolError | None = None  # an answer we could not take
+        self._media: CallMedia | None = None
+        self._closing: asyncio.Future[None] | None = None  # the media closing, once over
+        if media is not None:
+            self._attach(media)
         self.events: list[Event] = []
         self.status: int | None = None  # the final status that ended the call, if any
         self.on_state_change: Callback | None = None
@@ -94,6 +120,7 @@ class Session:
         self._terminated: asyncio.Future[str] = loop.create_future()
         self._transfers: list[asyncio.Future[int]] = []
         self._seen = 0  # rows of core.history already reported to on_state_change
+        self._moved = asyncio.Event()  # set whenever the core's history grows
         self._state = core.state
 
     def __repr__(self) -> str:
@@ -154,9 +181,12 @@ class Session:
             await asyncio.shield(self._established)
 
     async def terminated(self, timeout: float | None = None) -> str:
-        """Wait until the call is over; returns the cause ("bye", "remote bye"...)."""
+        """Wait until the call is over (and its media closed); returns the cause ("bye"...)."""
         async with asyncio.timeout(timeout):
-            return await asyncio.shield(self._terminated)
+            cause = await asyncio.shield(self._terminated)
+            if self._closing is not None:
+                await asyncio.shield(self._closing)
+            return cause
 
     # -- what the application does -------------------------------------------------------
 
@@ -178,19 +208,35 @@ class Session:
         """Send a re-INVITE with a new offer (§14); returns when the peer accepted it.
 
         Raises RequestError if the peer refused it (the call goes on as before).
+        Waits first while another INVITE of the dialog is under way (§14.1), such
+        as the callee's 200 that still waits for its ACK.
         """
+        async with asyncio.timeout(timeout):
+            while self.core.reinvite_in_progress and self.state is SessionState.Established:
+                self._moved.clear()
+                await self._moved.wait()
         with self.ua._acting() as now:
             self.core.reinvite(now, body, content_type)
             waiting = self.ua._expect(self.call_id, "INVITE")
         await self.ua._outcome(waiting, timeout)
 
     async def hold(self, timeout: float | None = None) -> None:
-        """Put the call on hold: a re-INVITE whose SDP says ``a=sendonly`` (RFC 3264 §8.4)."""
-        await self.reinvite(self._with_direction("sendonly"), timeout=timeout)
+        """Put the call on hold: a re-INVITE whose SDP says ``a=sendonly`` (RFC 3264 §8.4).
+
+        With media, the peer stops sending (it answers ``recvonly``) and we stop
+        playing what arrives; we keep sending (music on hold).
+        """
+        if self._media is not None:
+            await self._reoffer(self._media.call.hold(), timeout)
+        else:
+            await self.reinvite(self._with_direction("sendonly"), timeout=timeout)
 
     async def unhold(self, timeout: float | None = None) -> None:
         """Take the call off hold: a re-INVITE whose SDP says ``a=sendrecv``."""
-        await self.reinvite(self._with_direction("sendrecv"), timeout=timeout)
+        if self._media is not None:
+            await self._reoffer(self._media.call.resume(), timeout)
+        else:
+            await self.reinvite(self._with_direction("sendrecv"), timeout=timeout)
 
     async def info(self, body: bytes | str, content_type: str = "application/dtmf-relay",
                    timeout: float | None = None) -> Response:
@@ -237,7 +283,12 @@ class Session:
 
     async def accept_reinvite(self, body: bytes | None = None,
                               content_type: str | None = None) -> None:
-        """Answer the peer's re-INVITE with 200 (by default with the mirrored direction)."""
+        """Answer the peer's re-INVITE with 200 (by default: the Call's answer, or the
+        mirrored direction). Raises NegotiationError or SdpParseError after refusing it
+        (488 or 400) when its offer cannot be answered."""
+        if body is None and self._media is not None:
+            self._answer_reinvite_with_media()
+            return
         if body is None:
             body = self._answer_body()
             content_type = content_type or "application/sdp"
@@ -284,19 +335,33 @@ class Session:
         self.events.append(event)
         match event:
             case SessionProgress(response=response):
+                if response.body and self._awaiting_answer():
+                    self._take_answer(response.body)  # early media (183 with SDP)
                 self._on_progress(response)
             case SessionEstablished():
+                # The caller's offer was in the INVITE: the 2xx must carry the answer
+                # (§13.2.1). (A callee that offered in its 2xx finds the answer in the ACK.)
+                if self.direction == "outgoing" and self._awaiting_answer():
+                    self._take_answer(self.core.remote_body)
+                    if self.media_error is not None:
+                        self._hang_up_unusable()
                 if not self._established.done():
                     self._established.set_result(None)
-            case SessionTerminated(cause=cause, status=status):
-                self._on_terminated(cause, status)
-            case SessionModified(message=Response()):
-                self.ua._resolve(self.call_id, "INVITE", None)
+            case SessionTerminated(cause=cause, status=status, response=response):
+                self._on_terminated(cause, status, response)
+            case SessionModified(message=message):
+                if self._awaiting_answer():
+                    self._take_answer(message.body)  # 2xx to our re-INVITE, or its ACK
+                if isinstance(message, Response):
+                    self.ua._resolve(self.call_id, "INVITE", None)
             case ReinviteReceived(request=request):
                 self._on_reinvite(request)
             case ReferReceived(refer_to=refer_to):
                 self._on_refer(refer_to)
             case InfoReceived(request=request):
+                press = parse_dtmf(request.body, request.content_type)
+                if press is not None:
+                    self._on_dtmf(press)
                 self.ua._call_back(self.on_info, request)
             case TransferCompleted(status=status):
                 if self._transfers:
@@ -307,11 +372,16 @@ class Session:
     def _on_progress(self, response: Response) -> None:
         """A provisional response to our INVITE (only an Inviter gets these)."""
 
-    def _on_terminated(self, cause: str, status: int | None) -> None:
+    def _on_terminated(self, cause: str, status: int | None,
+                       response: Response | None = None) -> None:
         self.status = status
+        self._release_media()
         if not self._established.done():
             reason = reason_phrase(status) if status is not None else cause
-            self._established.set_exception(CallFailed(status, reason, cause=cause))
+            warnings = parse_warnings(response.headers.get("Warning")) if response else []
+            warning = "; ".join(text for _, _, text in warnings) or None
+            self._established.set_exception(CallFailed(status, reason, cause=cause,
+                                                       warning=warning))
             self._established.exception()  # retrieved: nobody may be waiting
         if not self._terminated.done():
             self._terminated.set_result(cause)
@@ -327,7 +397,12 @@ class Session:
         self._reinvite = request
         if self.on_reinvite is not None:
             self.ua._call_back(self.on_reinvite, request)
-        elif self.core.awaiting_reinvite_answer:  # (the core answers it itself on auto_answer)
+        elif not self.core.awaiting_reinvite_answer:
+            pass  # (the core answers it itself on auto_answer without media)
+        elif self._media is not None:
+            with contextlib.suppress(RemoteProtocolError):  # refused: 488 or 400 went out
+                self._answer_reinvite_with_media()
+        else:
             logger.info("re-INVITE in call %s accepted with the mirrored direction",
                         self.call_id)
             with self.ua._acting() as now:
@@ -344,14 +419,18 @@ class Session:
         """Report every state the core went through since last time to on_state_change."""
         history = self.core.history
         while self._seen < len(history):
-            state = history[self._seen][2]
+            _, happened, state = history[self._seen]
             self._seen += 1
+            self._moved.set()
+            if happened == "receive ACK" and self._awaiting_answer() and self.core.remote_body:
+                self._take_answer(self.core.remote_body)  # we offered in our 2xx (§13.2.1)
             if state is not self._state:
                 self._state = state
                 self.ua._call_back(self.on_state_change, state)
 
     def _stop(self, error: BaseException) -> None:
         """The user agent stopped: nobody will resolve the futures any more."""
+        self._release_media()
         futures: list[asyncio.Future[Any]] = [self._established, self._terminated,
                                               *self._transfers]
         for future in futures:
@@ -363,8 +442,9 @@ class Session:
 class Inviter(Session):
     """A call we made (``await ua.call(target)``). ``last_provisional``: the last 1xx."""
 
-    def __init__(self, ua: UserAgent, core: CoreSession) -> None:
-        super().__init__(ua, core)
+    def __init__(self, ua: UserAgent, core: CoreSession,
+                 media: CallMedia | None = None) -> None:
+        super().__init__(ua, core, media)
         self.last_provisional: Response | None = None
         self._progress: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
 
@@ -392,8 +472,9 @@ class Inviter(Session):
         if not self._progress.done():
             self._progress.set_result(response)
 
-    def _on_terminated(self, cause: str, status: int | None) -> None:
-        super()._on_terminated(cause, status)
+    def _on_terminated(self, cause: str, status: int | None,
+                       response: Response | None = None) -> None:
+        super()._on_terminated(cause, status, response)
         if not self._progress.done():
             self._progress.set_exception(self._established.exception() or
                                          CallFailed(status, cause, cause=cause))
@@ -416,14 +497,36 @@ class Invitation(Session):
             self.ua.core.progress(self.core, now, status, body, content_type)
 
     async def accept(self, body: bytes | None = None,
-                     content_type: str | None = "application/sdp") -> None:
-        """Answer: 200 OK with ``body`` (the SDP answer). The call is then Established."""
+                     content_type: str | None = "application/sdp", *,
+                     source: AudioSource | str | None = None,
+                     record: bool | None = None) -> None:
+        """Answer: 200 OK with ``body`` (the SDP answer). The call is then Established.
+
+        Without ``body``, on a user agent with media, siplab answers the
+        INVITE's offer itself (or offers, if it had none): it opens an RTP
+        endpoint that plays ``source`` (default: the user agent's
+        ``audio_source``) and records unless ``record=False``. An offer that
+        cannot be answered is refused (488, or 400 for malformed SDP, with a
+        Warning) and the NegotiationError or SdpParseError is raised.
+        """
         if self.state is not SessionState.Establishing:
             raise InvalidStateError(f"cannot accept a call that is {self.state}")
+        if body is None and self.ua.media and self._offer_is_sdp():
+            await self._accept_with_media(source, record)
+            return
         with self.ua._acting() as now:
             self.ua.core.accept(self.core, now, body or b"", content_type)
+
+    async def _auto_answer(self) -> None:
+        """``UserAgent(auto_answer=True)`` with media: ring, then answer with SDP."""
+        try:
+            await self.progress(180)
+            await self.accept()
+        except (RemoteProtocolError, InvalidStateError) as error:
+            logger.info("auto-answer of call %s did not happen: %s", self.call_id, error)
 
     async def reject(self, status: int = 486, reason: str | None = None) -> None:
         """Refuse the call: 486 Busy Here, 603 Decline, 480 Temporarily Unavailable..."""
         with self.ua._acting() as now:
             self.ua.core.reject(self.core, now, status, reason)
+

@@ -29,6 +29,12 @@ resolved futures, callbacks and queues:
 * and every event is also put on :attr:`UserAgent.events`, for a notebook
   that wants to print them all.
 
+**Media** (``media=True``, the default): a call whose SDP is left to siplab
+(no ``body=``) gets an RTP endpoint and a :class:`~siplab.call.Call` (see
+:mod:`siplab.aio.session_media`), playing ``audio_source`` (or the call's
+``source=``) and recording what it hears; with ``auto_answer=True`` every
+INVITE is answered with an SDP answer (or refused with 488/400).
+
 ``transport`` names the server every request goes to first (the *outbound
 proxy*, as JsSIP's ``sockets`` and SIP.js's ``transportOptions.server``):
 ``udp://host:port``, ``tcp://host:port`` or ``ws://host:port/path``. Over
@@ -47,7 +53,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from siplab.aio.debug import enable_debug
 from siplab.aio.driver import EndpointDriver
@@ -55,9 +61,10 @@ from siplab.aio.errors import RequestError
 from siplab.aio.registerer import Registerer
 from siplab.aio.server_url import ServerUrl, parse_transport_url, source_host
 from siplab.aio.session import Invitation, Inviter, Session
-from siplab.aio.transport import TransportManager
+from siplab.aio.transport import TraceRecord, TransportManager
 from siplab.errors import InvalidStateError, LocalProtocolError
 from siplab.ids import IdSource
+from siplab.sdp import Capabilities
 from siplab.sip.events import (
     Event,
     IncomingCall,
@@ -89,6 +96,11 @@ from siplab.sip.ua_config import HIDDEN, UserAgentConfig
 from siplab.sip.uri import SipUri, Uri, parse_uri
 from siplab.sip.useragent import UserAgentCore
 
+if TYPE_CHECKING:
+    from siplab.aio.audio import AudioSource
+    from siplab.aio.media import CallMedia, MediaPool
+    from siplab.aio.scheduler import MediaScheduler
+
 __all__ = ["UserAgent", "IncomingMessage"]
 
 logger = logging.getLogger("siplab.ua")
@@ -97,6 +109,9 @@ T = TypeVar("T")
 
 #: How many events, invitations and messages are kept for a reader that never comes.
 MAX_QUEUED = 1000
+#: The codecs a user agent offers and accepts by default, best first (G.711 first:
+#: every phone has it, and a student can read its samples).
+DEFAULT_CODECS = ("PCMU", "PCMA", "G722", "opus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +136,10 @@ class UserAgent:
     asks for. ``keepalive_interval``: in-call OPTIONS every so many seconds.
     ``debug``: log every message and decision (:func:`siplab.aio.debug.enable_debug`).
     ``ids`` and ``timers`` go to the core (seeded ids, fast timers in tests).
+    ``media``, ``codecs``, ``audio_source``, ``record``: the calls' audio (see the
+    module docstring); ``media_scheduler`` paces their RTP (default: the loop's).
+    ``trace``: called with every SIP message in and out, a
+    :class:`~siplab.aio.transport.TraceRecord` (a :class:`siplab.lab.Trace`); may be set later.
     """
 
     def __init__(
@@ -139,6 +158,12 @@ class UserAgent:
         keepalive_interval: float | None = None,
         ids: IdSource | None = None,
         timers: TimerConfig | None = None,
+        media: bool = True,
+        codecs: tuple[str, ...] | list[str] = DEFAULT_CODECS,
+        audio_source: AudioSource | str | None = None,
+        record: bool = True,
+        media_scheduler: MediaScheduler | None = None,
+        trace: Callable[[TraceRecord], None] | None = None,
     ) -> None:
         parsed = parse_uri(uri) if isinstance(uri, str) else uri
         if not isinstance(parsed, SipUri) or not parsed.user:
@@ -159,6 +184,14 @@ class UserAgent:
         self.keepalive_interval = keepalive_interval
         self.ids = ids if ids is not None else IdSource()
         self.timers = timers
+        # Called with every message in and out (siplab.lab.Trace); may be set at any time.
+        self.trace = trace
+        self.media = media
+        self.capabilities = Capabilities(audio=tuple(codecs))  # checks the names now
+        self.audio_source = audio_source
+        self.record = record
+        self.media_scheduler = media_scheduler
+        self._media_pool: MediaPool | None = None
         self.on_invite: Callable[[Invitation], Any] | None = None
         self.on_message: Callable[[IncomingMessage], Any] | None = None
         self.events: asyncio.Queue[Event] = asyncio.Queue()
@@ -211,7 +244,8 @@ class UserAgent:
             raise InvalidStateError("the user agent is already running")
         failure: OSError | None = None
         for server in self.servers:
-            transports = TransportManager(full_text=self.debug, connect_timeout=5.0)
+            transports = TransportManager(full_text=self.debug, connect_timeout=5.0,
+                                          trace=self._trace)
             try:
                 server, local = await self._open(transports, server)
             except OSError as error:
@@ -224,13 +258,16 @@ class UserAgent:
                 display_name=self.display_name, local=local, outbound=server.peer,
                 contact=self._contact_uri(),
                 user_agent=self.user_agent, register_expires=self.register_expires,
-                auto_answer=self.auto_answer, keepalive_interval=self.keepalive_interval,
+                # With media, auto-answer happens here (the answer needs SDP and a port).
+                auto_answer=self.auto_answer and not self.media,
+                keepalive_interval=self.keepalive_interval,
                 timers=self.timers,
             )
             self.server, self.local = server, local
             self._core = UserAgentCore(config, ids=self.ids, timers=self.timers)
             self._driver = EndpointDriver(self._core, transports, on_event=self._dispatch,
                                           queue_events=False)
+            transports.on_message = self._received
             logger.info("%s started on %s, server %s", self.uri, local, server)
             return
         assert failure is not None
@@ -271,6 +308,8 @@ class UserAgent:
             self._registerer._stop(stopped)
         for task in list(self._tasks):
             task.cancel()
+        if self._media_pool is not None:
+            await self._media_pool.close_all()
         await driver.close()
         logger.info("%s stopped", self.uri)
 
@@ -296,6 +335,10 @@ class UserAgent:
                         traceback: TracebackType | None) -> None:
         await self.stop()
 
+    def _trace(self, record: TraceRecord) -> None:
+        if self.trace is not None:
+            self.trace(record)
+
     # -- registration --------------------------------------------------------------------------
 
     def registerer(self, expires: int | None = None) -> Registerer:
@@ -314,17 +357,37 @@ class UserAgent:
 
     async def call(self, target: Address | Uri | str, body: bytes | None = None,
                    content_type: str | None = "application/sdp",
-                   headers: list[tuple[str, str]] | None = None) -> Inviter:
+                   headers: list[tuple[str, str]] | None = None, *,
+                   source: AudioSource | str | None = None,
+                   record: bool | None = None) -> Inviter:
         """Call ``target`` ("bob", "bob@host", "sip:bob@host"): send the INVITE.
 
-        Returns at once; ``await inviter.established()`` waits for the answer.
+        Without ``body`` (and with media on) the INVITE carries siplab's offer
+        and the call plays ``source`` (default: ``audio_source``), recording
+        unless ``record=False``. Returns at once; ``await
+        inviter.established()`` waits for the answer.
         """
-        with self._acting() as now:
-            core = self.core.call(self._address(target), now, body=body or b"",
-                                  content_type=content_type, headers=headers or ())
-            inviter = self._session_for(core)
+        address = self._address(target)
+        media = None
+        if body is None and self.media:
+            media = await self._open_media(source, record)
+            body = media.call.offer()
+        try:
+            with self._acting() as now:
+                core = self.core.call(address, now, body=body or b"",
+                                      content_type=content_type, headers=headers or ())
+                inviter = self._session_for(core, media)
+        except BaseException:
+            if media is not None:
+                await self._close_media(media)
+            raise
         assert isinstance(inviter, Inviter)
         return inviter
+
+    @property
+    def open_media(self) -> list[CallMedia]:
+        """The calls' media (RTP endpoints) not closed yet: empty once every call is over."""
+        return list(self._media_pool.open_media) if self._media_pool is not None else []
 
     async def next_invitation(self, timeout: float | None = None) -> Invitation:
         """The next incoming call (also given to ``on_invite``)."""
@@ -383,6 +446,8 @@ class UserAgent:
                 assert isinstance(invitation, Invitation)
                 invitation._on_event(event)
                 _put(self._invitations, invitation)
+                if self.auto_answer and self.media:
+                    self._call_back(lambda _: invitation._auto_answer(), None)
                 self._call_back(self.on_invite, invitation)
             case MessageReceived(request=request, sender=sender, body=body,
                                  content_type=content_type):
@@ -396,11 +461,18 @@ class UserAgent:
                 self._session_for(event.session)._on_event(event)
         self._sync_states()
 
-    def _session_for(self, core: CoreSession) -> Session:
+    def _received(self, data: bytes, peer: Peer) -> None:
+        """A message for the core (through the driver); then the sessions catch up, since
+        some steps (an ACK arriving) change a call without an event."""
+        assert self._driver is not None
+        self._driver.datagram_received(data, peer)
+        self._sync_states()
+
+    def _session_for(self, core: CoreSession, media: CallMedia | None = None) -> Session:
         session = self._sessions.get(core)
         if session is None:
             kind = Inviter if core.direction == "outgoing" else Invitation
-            session = self._sessions[core] = kind(self, core)
+            session = self._sessions[core] = kind(self, core, media)
         return session
 
     def _sync_states(self) -> None:
@@ -497,6 +569,21 @@ class UserAgent:
         if self.server is None:
             raise InvalidStateError("the user agent is not running: await ua.start() first")
         return self.server
+
+    async def _open_media(self, source: AudioSource | str | None,
+                          record: bool | None) -> CallMedia:
+        """A call's media: an RTP endpoint on our host, its Call, source and recorder."""
+        if self._media_pool is None:
+            from siplab.aio.media import MediaPool  # numpy and PyAV load with the first call
+
+            self._media_pool = MediaPool(capabilities=self.capabilities, ids=self.ids,
+                                         source=self.audio_source, record=self.record,
+                                         scheduler=self.media_scheduler)
+        return await self._media_pool.open(self.local_host, source, record)
+
+    def _close_media(self, media: CallMedia) -> asyncio.Future[None]:
+        assert self._media_pool is not None
+        return self._media_pool.close(media)
 
     def _session_number(self) -> int:
         """A number for a new SDP o= line (RFC 4566 §5.2)."""

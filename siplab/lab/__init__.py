@@ -8,24 +8,55 @@ loopback ports with ready :class:`Account` s, and phones from
 ``await lab.user_agent("alice")``) and, in later modules, traces, pcap
 reading, ladder diagrams, state-machine drawings and widgets.
 
-Importing it stays cheap: modules that need matplotlib, scapy or ipywidgets
-import them inside the functions that use them, never at import time.
+Importing it stays cheap: every name below is imported from its module the
+first time it is used (PEP 562 ``__getattr__``), so ``import siplab.lab`` costs
+nothing and ``siplab analyze`` loads only the capture reader; modules that need
+matplotlib, scapy or ipywidgets import them inside the functions that use them.
+To export a new name, add it to ``__all__`` and to ``_EXPORTS``.
+
+Three functions share their module's name (``flow``, ``ladder``, ``start``) and
+are imported at once instead: importing a submodule sets the package attribute
+of that name to the *module*, which would hide the lazy function.
 """
 
 from __future__ import annotations
 
-from siplab.lab.network import (
-    DropAll,
-    DropEvery,
-    DropIf,
-    DropNext,
-    Endpoint,
-    LossPattern,
-    RandomLoss,
-    Record,
-    SimNetwork,
-)
-from siplab.lab.start import DEFAULT_USERS, Account, Lab, start
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from siplab.lab.flow import flow
+from siplab.lab.ladder import ladder
+from siplab.lab.start import start
+
+if TYPE_CHECKING:
+    from siplab.lab.analysis import RtpStreamStats, rtp_streams
+    from siplab.lab.diagrams import diagram
+    from siplab.lab.flow import FlowRow
+    from siplab.lab.ladder import ladder_pages
+    from siplab.lab.ladder_text import text_ladder
+    from siplab.lab.network import (
+        DropAll,
+        DropEvery,
+        DropIf,
+        DropNext,
+        Endpoint,
+        LossPattern,
+        RandomLoss,
+        Record,
+        SimNetwork,
+    )
+    from siplab.lab.pcap import Capture, MediaPacket, Packet, PcapError, WireMessage, read_pcap
+    from siplab.lab.plots import (
+        audio,
+        plot_deltas,
+        plot_jitter,
+        plot_sequence,
+        plot_spectrogram,
+        plot_stream,
+        plot_waveform,
+    )
+    from siplab.lab.start import DEFAULT_USERS, Account, Lab
+    from siplab.lab.trace import Trace
 
 __all__ = [
     "SimNetwork",
@@ -41,4 +72,78 @@ __all__ = [
     "Lab",
     "Account",
     "DEFAULT_USERS",
+    # traces, captures, flows and RTP statistics (scapy only inside Trace.to_pcap)
+    "Trace",
+    "read_pcap",
+    "Capture",
+    "WireMessage",
+    "MediaPacket",
+    "Packet",
+    "PcapError",
+    "flow",
+    "FlowRow",
+    "rtp_streams",
+    "RtpStreamStats",
+    # ladders and state diagrams (matplotlib, imported when drawing)
+    "ladder",
+    "ladder_pages",
+    "text_ladder",
+    "diagram",
+    # RTP plots
+    "plot_sequence",
+    "plot_deltas",
+    "plot_jitter",
+    "plot_waveform",
+    "plot_spectrogram",
+    "plot_stream",
+    "audio",
 ]
+
+# name -> the module that defines it, imported on first use.
+_EXPORTS = {
+    "RtpStreamStats": "siplab.lab.analysis",
+    "rtp_streams": "siplab.lab.analysis",
+    "diagram": "siplab.lab.diagrams",
+    "FlowRow": "siplab.lab.flow",
+    "ladder_pages": "siplab.lab.ladder",
+    "text_ladder": "siplab.lab.ladder_text",
+    "DropAll": "siplab.lab.network",
+    "DropEvery": "siplab.lab.network",
+    "DropIf": "siplab.lab.network",
+    "DropNext": "siplab.lab.network",
+    "Endpoint": "siplab.lab.network",
+    "LossPattern": "siplab.lab.network",
+    "RandomLoss": "siplab.lab.network",
+    "Record": "siplab.lab.network",
+    "SimNetwork": "siplab.lab.network",
+    "audio": "siplab.lab.plots",
+    "plot_deltas": "siplab.lab.plots",
+    "plot_jitter": "siplab.lab.plots",
+    "plot_sequence": "siplab.lab.plots",
+    "plot_spectrogram": "siplab.lab.plots",
+    "plot_stream": "siplab.lab.plots",
+    "plot_waveform": "siplab.lab.plots",
+    "Capture": "siplab.lab.pcap",
+    "MediaPacket": "siplab.lab.pcap",
+    "Packet": "siplab.lab.pcap",
+    "PcapError": "siplab.lab.pcap",
+    "WireMessage": "siplab.lab.pcap",
+    "read_pcap": "siplab.lab.pcap",
+    "DEFAULT_USERS": "siplab.lab.start",
+    "Account": "siplab.lab.start",
+    "Lab": "siplab.lab.start",
+    "Trace": "siplab.lab.trace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'siplab.lab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -197,9 +197,11 @@ def static_codec(payload_type: int) -> Codec | None:
     return Codec(payload_type, name, clock_rate, channels)
 
 
-_NUMBER = re.compile(r"[0-9]+")
-_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
-_RTPMAP = re.compile(r"([0-9]{1,3}) ([^/ ]+)/([0-9]+)(?:/([0-9]+))?")
+# Bounded lengths: int() refuses over 4300 digits, and float() of 400 nines is
+# infinity, which int() refuses too. No field here needs more than 10 digits.
+_NUMBER = re.compile(r"[0-9]{1,10}")
+_DECIMAL = re.compile(r"[0-9]{1,10}(\.[0-9]+)?")
+_RTPMAP = re.compile(r"([0-9]{1,3}) ([^/ ]+)/([0-9]{1,10})(?:/([0-9]{1,10}))?")
 
 
 def parse_rtpmap(value: str) -> Codec | None:

@@ -139,6 +139,12 @@ def is_webrtc_proto(proto: str) -> bool:
     return upper.startswith(("UDP/TLS/RTP/SAVP", "TCP/TLS/RTP/SAVP")) or "DTLS/SCTP" in upper
 
 
+def _small_number(text: str, digits: int) -> bool:
+    """ASCII digits, at most ``digits`` of them: safe for int() (which refuses
+    over 4300 digits, and "²".isdigit() is true)."""
+    return text.isascii() and text.isdigit() and len(text) <= digits
+
+
 @dataclass(slots=True)
 class MediaDescription:
     """One ``m=`` line and the lines after it (RFC 8866 §5.14).
@@ -205,7 +211,7 @@ class MediaDescription:
     @property
     def payload_types(self) -> list[int]:
         """The formats that are RTP payload type numbers, in the ``m=`` line's order."""
-        return [int(f) for f in self.formats if f.isascii() and f.isdigit() and int(f) < 128]
+        return [int(f) for f in self.formats if _small_number(f, 3) and int(f) < 128]
 
     def _fmtps(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -312,7 +318,7 @@ class MediaDescription:
         """``a=rtcp:<port>``: an explicit RTCP port (RFC 3605), else ``None``."""
         value = self.attribute("rtcp")
         port = (value or "").split(" ", 1)[0]
-        return int(port) if port.isascii() and port.isdigit() else None
+        return int(port) if _small_number(port, 5) else None
 
     @property
     def mid(self) -> str | None:
@@ -325,7 +331,7 @@ class MediaDescription:
         out: list[int] = []
         for value in self.attribute_values("ssrc"):
             head = value.split(" ", 1)[0]
-            if head.isascii() and head.isdigit() and int(head) not in out:
+            if _small_number(head, 10) and int(head) not in out:
                 out.append(int(head))
         return out
 

@@ -287,7 +287,7 @@ def _choose_codecs(
     matches: list[tuple[int, int, Codec, CodecSpec]] = []  # (preference, position, ...)
     events: list[tuple[int, Codec]] = []
     for position, fmt in enumerate(offered.formats):
-        codec = by_pt.get(int(fmt)) if fmt.isascii() and fmt.isdigit() else None
+        codec = by_pt.get(int(fmt)) if fmt.isascii() and fmt.isdigit() and len(fmt) <= 3 else None
         if codec is None:
             decided[position] = (None, Outcome.DROPPED, _unnamed(fmt))
         elif codec.is_telephone_event:
@@ -374,14 +374,18 @@ def _choose_events(
         )
         decided[position] = (codec, _event_outcome(events_only, chosen), reason)
     for position, codec in usable:
-        if codec not in chosen:
+        if position in decided:
+            continue
+        if codec in chosen:  # an m= line that lists the same payload type twice
+            reason = "payload type listed twice on the m= line"
+        else:
             # DTMF alone is no call, unless the stream was offered for events only.
             reason = (
                 "clock rate differs from the kept codecs' (RFC 4733 §2.1)"
                 if kept
                 else "no audio codec to go with it"
             )
-            decided[position] = (codec, Outcome.DROPPED, reason)
+        decided[position] = (codec, Outcome.DROPPED, reason)
     return chosen
 
 
@@ -401,7 +405,7 @@ def _answer_fmtp(offered: Codec, spec: CodecSpec) -> str | None:
 
 
 def _unnamed(fmt: str) -> str:
-    if not (fmt.isascii() and fmt.isdigit()) or int(fmt) > 127:
+    if not (fmt.isascii() and fmt.isdigit()) or len(fmt) > 3 or int(fmt) > 127:
         return "not an RTP payload type number"
     if int(fmt) >= 96:
         return "dynamic payload type without a=rtpmap (RFC 8866 §6.6)"

@@ -40,10 +40,12 @@ from siplab.sdp.model import (
 
 __all__ = ["parse"]
 
-_NUMBER = re.compile(r"[0-9]+")
-_PORT = re.compile(r"([0-9]+)(?:/([0-9]+))?")
-_BANDWIDTH = re.compile(r"([^:\s]+):([0-9]+)")
-_TIMING = re.compile(r"([0-9]+) ([0-9]+)")
+# Numbers are bounded in length: int() refuses strings of over 4300 digits, and
+# no SDP field needs more than 20 (a 64-bit value) or a port more than 5.
+_NUMBER = re.compile(r"[0-9]{1,20}")
+_PORT = re.compile(r"([0-9]{1,5})(?:/([0-9]{1,5}))?")
+_BANDWIDTH = re.compile(r"([^:\s]+):([0-9]{1,20})")
+_TIMING = re.compile(r"([0-9]{1,20}) ([0-9]{1,20})")
 _LINE_TYPES = frozenset("vosiuepcbtrzkam")
 _MEDIA_LINE_TYPES = frozenset("icbka")
 _ONCE = {"o": "o=", "s": "s=", "i": "i=", "u": "u=", "c": "c=", "z": "z=", "k": "k="}
@@ -198,7 +200,8 @@ class _Reader:
             )
         username, session_id, version, net_type, address_type, address = parts
         if not _NUMBER.fullmatch(version):
-            raise self.fail(f"bad o= line: session version {version!r} is not a number")
+            raise self.fail(f"bad o= line: session version {version[:40]!r} is not a number "
+                            "(of at most 20 digits)")
         return Origin(username, session_id, int(version), address, net_type, address_type)
 
     def connection(self, value: str) -> Connection:

@@ -282,15 +282,53 @@ class Credentials:
         )
 
 
+# The common spelling of a digest header, for the quick path of _read_auth_params:
+# the scheme, then name=value pairs (token values, or quoted ones without escapes).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_DIGEST_RE = re.compile(r"[Dd][Ii][Gg][Ee][Ss][Tt](?=[ \t]|\Z)")
+_SEPARATORS_RE = re.compile(r"[ \t,]*")
+_AUTH_PARAM_RE = re.compile(
+    r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*(?:\"([^\"\\\\]*)\"|([^ \t,\"]+))[ \t]*(?=,|\Z)"
+)
+
+
 def _read_auth_params(value: str, what: str) -> dict[str, tuple[str, str, bool]]:
     """Read ``Digest name=value, name="quoted, value"``: lower-case name -> (name, value, quoted).
 
     Names are case-insensitive; values are tokens or quoted strings (which may
     hold commas and ``\\``-escapes). Spaces around ``=`` and ``,`` are allowed.
+    A registrar reads one of these per REGISTER, so the usual spelling is read
+    with a few regular expressions; anything else (escapes, a repeated name,
+    a mistake) goes the careful way, which also says what is wrong.
     """
-    if any((ch < " " and ch != "\t") or ch == "\x7f" for ch in value):
+    if _CONTROL_RE.search(value):
         raise SipParseError("control character in header value", where=what)
     text = value.strip(" \t")
+    scheme = _DIGEST_RE.match(text)
+    if scheme is None:
+        return _read_auth_params_carefully(text, what)
+    params: dict[str, tuple[str, str, bool]] = {}
+    position, end = scheme.end(), len(text)
+    while True:
+        position = _SEPARATORS_RE.match(text, position).end()  # type: ignore[union-attr]
+        if position >= end:
+            return params
+        found = _AUTH_PARAM_RE.match(text, position)
+        if found is None:
+            return _read_auth_params_carefully(text, what)
+        name, quoted_value, token_value = found.groups()
+        key = name.lower()
+        if key in params:
+            return _read_auth_params_carefully(text, what)
+        if quoted_value is not None:
+            params[key] = (name, quoted_value, True)
+        else:
+            params[key] = (name, token_value, False)
+        position = found.end()
+
+
+def _read_auth_params_carefully(text: str, what: str) -> dict[str, tuple[str, str, bool]]:
+    # Character by character, with an error that says where the value goes wrong.
     n = len(text)
     i = 0
     while i < n and text[i] in TOKEN_CHARS:

@@ -129,7 +129,7 @@ def build_response(
     lines: list[tuple[str, str]] = [("Via", v) for v in request.headers.get_all("Via")]
     to_value = request.headers.get("To") or ""
     if to_tag is not None and status != 100:
-        to_address = parse_address(to_value)
+        to_address = request.to if to_value else parse_address(to_value)
         if to_address.tag is None:
             to_value = str(to_address.with_param("tag", to_tag))
     from_value = request.headers.get("From") or ""
@@ -206,8 +206,8 @@ def mark_received(request: Request, host: str, port: int) -> None:
         return
     # The top Via may share its line with others ("Via: a, b"); a comma inside a
     # quoted parameter value does not separate two of them.
-    parts = split_unquoted(lines[0], ",")
-    via = parse_via(parts[0])
+    parts = split_unquoted(lines[0], ",") if "," in lines[0] else lines[:1]
+    via = request.top_via if len(parts) == 1 else parse_via(parts[0])
     changed = False
     bare = host[1:-1] if host.startswith("[") else host
     via_host = via.host[1:-1] if via.host.startswith("[") else via.host
@@ -226,6 +226,8 @@ def mark_received(request: Request, host: str, port: int) -> None:
 def _same_host(a: str, b: str) -> bool:
     # Two spellings of one IP address (2001:db8::1, 2001:DB8:0::1) are the same
     # host; a domain name never equals the packet's source address (§18.2.1).
+    if a == b:  # the usual case, without parsing addresses
+        return True
     try:
         return ipaddress.ip_address(a) == ipaddress.ip_address(b)
     except ValueError:

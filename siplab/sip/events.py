@@ -221,12 +221,15 @@ class SessionTerminated(Event):
     response: Timer B), ``"no ack"`` (we answered and the ACK never came),
     ``"redirect limit"``, ``"auth failed"``, ``"transport error"``,
     ``"dialog lost"`` (a request in the call got 408/481 or no answer),
-    ``"keepalive failed"``. ``status`` is the response that ended the call, if any.
+    ``"keepalive failed"``. ``status`` is the response that ended the call, if any;
+    ``response`` is that response itself, the peer's or ours (a 488's ``Warning``
+    header says why the offer was refused, RFC 3261 §20.43).
     """
 
     session: Session
     cause: str
     status: int | None = None
+    response: Response | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from siplab.errors import SipParseError
@@ -178,11 +178,14 @@ class Headers:
         self._items: list[tuple[str, str]] = [
             (name, _check_header(name, value)) for name, value in items
         ]
-        self._index: dict[str, list[str]] | None = None
+        # key -> values: built on the first lookup (or by the parser), dropped on
+        # every change. Tuples rather than lists: the garbage collector stops
+        # tracking a tuple of strings, and a busy server keeps many messages.
+        self._index: dict[str, tuple[str, ...]] | None = None
 
     @classmethod
     def _trusted(
-        cls, items: list[tuple[str, str]], index: dict[str, list[str]] | None = None
+        cls, items: list[tuple[str, str]], index: dict[str, tuple[str, ...]] | None = None
     ) -> Headers:
         # Used by the parser: takes ownership of an already-built list (and the
         # index it built on the way, keyed by header_key()).
@@ -191,7 +194,7 @@ class Headers:
         obj._index = index
         return obj
 
-    def _values(self, key: str) -> list[str] | None:
+    def _values(self, key: str) -> tuple[str, ...] | None:
         # Lookup by an already-normalized key ("call-id", "via"): the typed
         # accessors of Message use it to skip header_key() on every read.
         index = self._index
@@ -199,7 +202,7 @@ class Headers:
             index = self._lookup()
         return index.get(key)
 
-    def _lookup(self) -> dict[str, list[str]]:
+    def _lookup(self) -> dict[str, tuple[str, ...]]:
         index = self._index
         if index is None:
             index = {}
@@ -209,10 +212,7 @@ class Headers:
                 if key is None:
                     key = header_key(name)
                 found = index.get(key)
-                if found is None:
-                    index[key] = [value]
-                else:
-                    found.append(value)
+                index[key] = (value,) if found is None else (*found, value)
             self._index = index
         return index
 
@@ -402,7 +402,10 @@ class Address:
         return get_param(self.params, name)
 
     def with_param(self, name: str, value: str | None = None) -> Address:
-        return replace(self, params=set_param(self.params, name, value))
+        # The constructor rather than dataclasses.replace(): a server adds a tag
+        # to every response's To, and replace() costs several times more.
+        return Address(self.uri, self.display_name, set_param(self.params, name, value),
+                       self.wildcard)
 
     @property
     def tag(self) -> str | None:
@@ -532,7 +535,9 @@ class Via:
         return get_param(self.params, name)
 
     def with_param(self, name: str, value: str | None = None) -> Via:
-        return replace(self, params=set_param(self.params, name, value))
+        # The constructor rather than dataclasses.replace(): see Address.with_param.
+        return Via(self.transport, self.host, self.port, set_param(self.params, name, value),
+                   self.protocol)
 
     @property
     def branch(self) -> str | None:

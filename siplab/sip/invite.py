@@ -284,13 +284,14 @@ class Session(MidCallSession):
         if cause is not None:
             self.cause = cause
         status = self._ending_status
+        response = None
         if isinstance(s.message, Response) and s.message.status >= 300:
-            status = s.message.status
+            status, response = s.message.status, s.message
         elif s.name in ("BYE response", "BYE timeout"):
             status = None
         logger.info("%s call %s terminated: %s %s", self.direction, self.call_id,
                     self.cause, status or "")
-        self.host.emit(SessionTerminated(self, self.cause or "terminated", status))
+        self.host.emit(SessionTerminated(self, self.cause or "terminated", status, response))
 
     def _report_established(self, s: Stimulus) -> None:
         self.host.emit(SessionEstablished(self))

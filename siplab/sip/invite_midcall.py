@@ -25,6 +25,7 @@ A 401/407 to any of them is answered once with digest credentials.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from siplab.errors import InvalidStateError, LocalProtocolError
 from siplab.ids import IdSource
@@ -55,7 +56,9 @@ ESTABLISHED = SessionState.Established
 def sipfrag_status(body: bytes) -> int | None:
     """The status code of a ``message/sipfrag`` body such as ``SIP/2.0 200 OK`` (RFC 3420)."""
     first = body.split(b"\n", 1)[0].decode("utf-8", "replace").split()
-    return int(first[1]) if len(first) >= 2 and first[1].isdigit() else None
+    code = first[1] if len(first) >= 2 else ""
+    # Three ASCII digits: int() refuses "²" (which isdigit() accepts) and 4300+ digits.
+    return int(code) if len(code) == 3 and code.isascii() and code.isdigit() else None
 
 
 def glare_delay(ids: IdSource, *, owns_call_id: bool) -> float:
@@ -105,13 +108,14 @@ class MidCallSession(SessionCore):
                                      contact=True)
         self._input("accept re-INVITE", now, response, local=True)
 
-    def reject_reinvite(self, now: float, status: int = 488, reason: str | None = None) -> None:
+    def reject_reinvite(self, now: float, status: int = 488, reason: str | None = None,
+                        headers: Iterable[tuple[str, str]] = ()) -> None:
         """Refuse the peer's re-INVITE (488 Not Acceptable Here...); the call goes on as before."""
         invite, _ = self._reinvite_to_answer()
         if status < 300:
             raise LocalProtocolError("a rejection is a 3xx-6xx")
-        self._input("reject re-INVITE", now, self._response_to(invite, status, reason),
-                    local=True)
+        response = self._response_to(invite, status, reason, headers=headers)
+        self._input("reject re-INVITE", now, response, local=True)
 
     def info(self, now: float, body: bytes, content_type: str) -> Request:
         """Send an INFO in the call (RFC 6086), for example a DTMF digit."""

@@ -27,7 +27,8 @@ error if the value is malformed. ``msg.to_bytes()`` writes the message back;
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar, cast
 
 from siplab.errors import SipParseError
 from siplab.sip.grammar import split_commas
@@ -72,11 +73,24 @@ _NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 # more than ten, so longer digit strings are refused before int() sees them.
 _MAX_DIGITS = 10
 
+T = TypeVar("T")
+#: Parsed header values of one message: (parser, header text) -> the parser's result.
+_ParseCache = dict[tuple[Callable[[str], object], str], object]
+
+
+def _vias(value: str) -> tuple[Via, ...]:
+    # parse_vias as an immutable tuple, so that one parse can be shared.
+    return tuple(parse_vias(value))
+
+
+def _addresses(value: str) -> tuple[Address, ...]:
+    return tuple(parse_addresses(value))
+
 
 class Message:
     """What requests and responses share: headers, body, and typed accessors."""
 
-    __slots__ = ("headers", "body", "version")
+    __slots__ = ("headers", "body", "version", "_parsed")
 
     def __init__(
         self,
@@ -87,6 +101,7 @@ class Message:
         self.headers = headers if isinstance(headers, Headers) else Headers(headers or ())
         self.body = bytes(body)
         self.version = version
+        self._parsed: _ParseCache | None = None
 
     # -- writing -------------------------------------------------------------
 
@@ -115,6 +130,34 @@ class Message:
 
     # -- typed accessors -------------------------------------------------------
 
+    def _parse_once(self, parse: Callable[[str], T], text: str) -> T:
+        """``parse(text)``, remembered for this message.
+
+        A server reads the same headers several times while it handles one
+        message (validation, transaction matching, the registrar, the
+        response), and the parsed values are immutable, so each text is parsed
+        once. The cache is keyed by the text itself: a header that was changed
+        is parsed afresh. Lists (``via``, ``contact``) are copied out of it.
+        """
+        cache = self._parsed
+        if cache is None:
+            cache = self._parsed = {}
+        key = (parse, text)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = parse(text)
+        return cast(T, found)
+
+    def forget_parsed(self) -> None:
+        """Drop the parsed header values (they are parsed again when read).
+
+        A transaction that only waits to absorb retransmissions keeps its
+        messages for tens of seconds; without the parsed values they are a
+        few objects instead of dozens, which a busy server's memory and
+        garbage collector notice.
+        """
+        self._parsed = None
+
     def _required(self, name: str, key: str | None = None) -> str:
         # ``key`` is the normalized lookup key, given by the hot accessors.
         found = self.headers._values(key or header_key(name))
@@ -132,15 +175,15 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
-        return parse_cseq(self._required("CSeq", "cseq"))
+        return self._parse_once(parse_cseq, self._required("CSeq", "cseq"))
 
     @property
     def from_(self) -> Address:
-        return parse_address(self._required("From", "from"))
+        return self._parse_once(parse_address, self._required("From", "from"))
 
     @property
     def to(self) -> Address:
-        return parse_address(self._required("To", "to"))
+        return self._parse_once(parse_address, self._required("To", "to"))
 
     @property
     def from_tag(self) -> str | None:
@@ -154,15 +197,15 @@ class Message:
     def via(self) -> list[Via]:
         """Every Via element, top (most recent hop) first."""
         vias: list[Via] = []
-        for line in self.headers.get_all("Via"):
-            vias.extend(parse_vias(line))
+        for line in self.headers._values("via") or ():
+            vias.extend(self._parse_once(_vias, line))
         if not vias:
             raise SipParseError("missing Via header")
         return vias
 
     @property
     def top_via(self) -> Via:
-        vias = parse_vias(self._required("Via", "via"))
+        vias = self._parse_once(_vias, self._required("Via", "via"))
         if not vias:
             raise SipParseError("empty Via header", where="header 'Via'")
         return vias[0]
@@ -183,18 +226,21 @@ class Message:
 
     @property
     def contact(self) -> list[Address]:
-        out: list[Address] = []
-        for line in self.headers.get_all("Contact"):
-            out.extend(parse_addresses(line))
-        return out
+        return self._address_list("contact")
 
     @property
     def route(self) -> list[Address]:
-        return [a for line in self.headers.get_all("Route") for a in parse_addresses(line)]
+        return self._address_list("route")
 
     @property
     def record_route(self) -> list[Address]:
-        return [a for line in self.headers.get_all("Record-Route") for a in parse_addresses(line)]
+        return self._address_list("record-route")
+
+    def _address_list(self, key: str) -> list[Address]:
+        out: list[Address] = []
+        for line in self.headers._values(key) or ():
+            out.extend(self._parse_once(_addresses, line))
+        return out
 
     def _int_header(self, name: str) -> int | None:
         value = self.headers.get(name)
@@ -245,8 +291,12 @@ class Message:
 
         ``parse_message`` checks only what every message needs to be cut out of
         the byte stream; a user agent calls this before acting on a message and
-        answers 400 with the error's text when it fails.
+        answers 400 with the error's text when it fails (505 Version Not
+        Supported when the version is not SIP/2.0, §21.5.7 and RFC 4475 §3.1.2.16).
         """
+        if self.version.upper() != "SIP/2.0":  # the only version there is (§7.1)
+            raise SipParseError(f"SIP version {self.version[:20]!r} is not supported "
+                                "(only SIP/2.0)")
         missing = self.missing_headers()
         if missing:
             raise SipParseError("missing " + ", ".join(missing) + " header" +
@@ -333,6 +383,7 @@ class Request(Message):
     def copy(self) -> Request:
         clone = Request(self.method, self._uri_text, self.headers.copy(), self.body, self.version)
         clone._uri = self._uri
+        clone._parsed = None if self._parsed is None else dict(self._parsed)  # same texts
         return clone
 
 
@@ -390,7 +441,9 @@ class Response(Message):
         return f"<Response {self.status} {self.reason} ({len(self.headers)} headers)>"
 
     def copy(self) -> Response:
-        return Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
+        clone = Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
+        clone._parsed = None if self._parsed is None else dict(self._parsed)  # same texts
+        return clone
 
 
 # -- parsing ------------------------------------------------------------------------
@@ -448,11 +501,11 @@ def parse_message(data: bytes) -> Request | Response:
         raise SipParseError(f"more than {MAX_HEADER_LINES} header lines")
     if eol == "\r\n" and (head.count("\n") != count or head.count("\r") != count):
         raise SipParseError("stray CR or LF inside a header line")
-    index: dict[str, list[str]] | None = None
+    index: dict[str, tuple[str, ...]] | None = None
     fast = _header_lines_fast(lines) if eol == "\r\n" else None
     if fast is not None:
         items, index = fast
-        lengths = index.get("content-length") or []
+        lengths: tuple[str, ...] | list[str] = index.get("content-length") or ()
     else:
         items = _parse_header_lines(lines)
         lengths = [v for n, v in items if n.lower() in ("content-length", "l")]
@@ -482,13 +535,13 @@ def parse_message(data: bytes) -> Request | Response:
 
 def _header_lines_fast(
     lines: list[str],
-) -> tuple[list[tuple[str, str]], dict[str, list[str]]] | None:
+) -> tuple[list[tuple[str, str]], dict[str, tuple[str, ...]]] | None:
     # The common case in one pass: every line is "Name: value" with a name we
     # know or a valid token, no folding, no blank before the colon. The index
     # that lookups need is built on the way. Anything unusual returns None and
     # the careful path below reads the lines again and explains what is wrong.
     items: list[tuple[str, str]] = []
-    index: dict[str, list[str]] = {}
+    index: dict[str, tuple[str, ...]] = {}
     known = _KNOWN_KEYS
     append = items.append
     for line in lines[1:]:
@@ -503,10 +556,7 @@ def _header_lines_fast(
         value = value.strip(" \t")
         append((name, value))
         found = index.get(key)
-        if found is None:
-            index[key] = [value]
-        else:
-            found.append(value)
+        index[key] = (value,) if found is None else (*found, value)
     return items, index
 
 
@@ -550,7 +600,7 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
             raise SipParseError("bad status line", where=repr(line[:80]))
         response = Response.__new__(Response)
         response.headers, response.body, response.version = headers, body, version
-        response.status, response.reason = int(code), reason
+        response.status, response.reason, response._parsed = int(code), reason, None
         return response
     parts = line.split(" ")
     if len(parts) != 3:
@@ -564,4 +614,5 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
     request = Request.__new__(Request)
     request.headers, request.body, request.version = headers, body, version
     request.method, request._uri_text, request._uri = method, uri, None
+    request._parsed = None
     return request

@@ -337,8 +337,9 @@ class ProxyCore:
         """Make the response context and send one branch to each target (§16.6)."""
         context = ResponseContext(request, transaction, source, loop)
         self._contexts[transaction] = context
-        logger.debug("%s %s -> %s", request.method, request.uri_text,
-                     ", ".join(f"{t.uri} via {t.peer}" for t in targets))
+        if logger.isEnabledFor(logging.DEBUG):  # the list is written only for the log
+            logger.debug("%s %s -> %s", request.method, request.uri_text,
+                         ", ".join(f"{t.uri} via {t.peer}" for t in targets))
         for index, target in enumerate(targets):
             self._start_branch(context, index, target, now)
         self._finish_if_all_final(context, now)  # every branch may have failed at once
@@ -660,3 +661,6 @@ class ProxyCore:
             branch.stop_timer_c()
             if branch.transaction is not None:
                 self._branches.pop(branch.transaction, None)
+        # A context and its branches point at each other; undone, reference counting
+        # frees them now rather than the garbage collector some time later.
+        context.branches.clear()

@@ -53,7 +53,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from siplab.errors import SipParseError
@@ -296,7 +296,9 @@ class Registrar:
         """The location-service key for a URI in our domains, ``sip:user@domain``, or None."""
         if not isinstance(uri, SipUri) or uri.user is None or not self.is_our_domain(uri):
             return None
-        return replace(uri, host=uri_host(self.domains[0]), scheme="sip").address_of_record
+        # sip:, the user, our first domain; no port, no parameters: every spelling
+        # of one user's address (sips:, another of our names, :5061) finds one entry.
+        return SipUri(uri_host(self.domains[0]), uri.user).address_of_record
 
     def is_known_user(self, user: str) -> bool:
         """True if ``user`` has an account (always False in open mode)."""

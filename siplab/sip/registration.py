@@ -57,7 +57,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
-from siplab.errors import InvalidStateError
+from siplab.errors import InvalidStateError, SipParseError
 from siplab.ids import IdSource
 from siplab.sip.addressing import Origin
 from siplab.sip.auth import DigestClient, UnsupportedChallenge, challenges_from
@@ -366,7 +366,9 @@ class Registration:
     @staticmethod
     def _min_expires(response: Response) -> int | None:
         value = response.headers.get("Min-Expires")
-        return int(value.strip()) if value and value.strip().isdigit() else None
+        text = (value or "").strip()
+        # ASCII and bounded: int() refuses "²" (isdigit() is true) and 4300+ digits.
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
 
     def _new_register(self, *, expires: int | None, contact: Address | None) -> Request:
         """A REGISTER of this registration: same Call-ID and From tag, CSeq + 1 (§10.2.4)."""
@@ -409,14 +411,23 @@ class Registration:
     def _store_bindings(self) -> None:
         assert self._response is not None
         response = self._response
-        self.contacts = tuple(response.contact)
+        # The registration worked; a Contact or Expires we cannot read only means we
+        # do not learn what was granted, and keep what we asked for (§10.2.4).
+        try:
+            self.contacts = tuple(response.contact)
+        except SipParseError:
+            self.contacts = ()
         ours = next((c for c in self.contacts
                      if not c.is_wildcard and uri_equal(c.uri, self.origin.contact.uri)), None)
         granted: int | None = None
-        if ours is not None and (ours.param("expires") or "").isdigit():
-            granted = int(ours.param("expires") or "0")
-        elif response.expires is not None:
-            granted = response.expires
+        expires = (ours.param("expires") or "") if ours is not None else ""
+        if expires.isascii() and expires.isdigit() and len(expires) <= 10:  # int()-safe
+            granted = int(expires)
+        else:
+            try:
+                granted = response.expires
+            except SipParseError:
+                granted = None
         self.expires_granted = granted if granted is not None else self.expires
 
     def _schedule_refresh(self) -> None:

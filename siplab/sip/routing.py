@@ -96,7 +96,10 @@ def parse_flow_token(text: str | None) -> Peer | None:
         return None
     transport, _, rest = text.partition(":")
     host, _, port = rest.rpartition(":")
-    if transport not in TRANSPORTS or not host or not port.isdigit():
+    # ASCII digits, at most 5: int() refuses "²" (which isdigit() accepts) and
+    # over 4300 digits, and a socket refuses a port over 65535.
+    if (transport not in TRANSPORTS or not host or not (port.isascii() and port.isdigit())
+            or len(port) > 5 or int(port) > 65535):
         return None
     return Peer(host.strip("[]"), int(port), transport)
 

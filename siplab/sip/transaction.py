@@ -141,6 +141,18 @@ ACTIONS = (
 )
 _TIMER_ACTION = re.compile(r"(start|stop|double) Timer ([A-M])|reset Timer ([A-M]) to T2")
 
+
+def _timer_action(action: str) -> tuple[str, str] | None:
+    """``"start Timer A"`` -> ("start", "A"); ``"reset Timer E to T2"`` -> ("reset", "E");
+    None for an action that is not about a timer."""
+    known = _TIMER_ACTIONS.get(action)
+    if known is not None:
+        return known
+    timer = _TIMER_ACTION.fullmatch(action)
+    if timer is None:
+        return None
+    return timer.group(1) or "reset", timer.group(2) or timer.group(3)
+
 #: INVITE client transaction (§17.1.1.2, RFC 6026 §7.2); drawn in InviteClientTransaction.
 INVITE_CLIENT: Table = {
     (CALLING, "Timer A"): _to(CALLING, "retransmit request", "double Timer A"),
@@ -258,6 +270,21 @@ START_ACTIONS: dict[str, tuple[str, ...]] = {
     "INVITE server": ("pass to TU",),
     "non-INVITE server": ("pass to TU",),
 }
+
+
+def _read_timer_actions() -> dict[str, tuple[str, str]]:
+    # Every timer action of the tables, read once: "start Timer A" -> ("start", "A").
+    found: dict[str, tuple[str, str]] = {}
+    for actions in [*START_ACTIONS.values(),
+                    *(row.actions for table in MACHINES.values() for row in table.values())]:
+        for action in actions:
+            match = _TIMER_ACTION.fullmatch(action)
+            if match is not None:
+                found[action] = (match.group(1) or "reset", match.group(2) or match.group(3))
+    return found
+
+
+_TIMER_ACTIONS = _read_timer_actions()
 #: The label of that arrow, and of the first entry of every ``history``.
 START_INPUT: dict[str, str] = {
     "INVITE client": "INVITE from TU",
@@ -335,7 +362,8 @@ def response_peer(message: Message, peer: Peer) -> Peer:
     if peer.reliable:
         return peer
     host, port = response_destination(message.top_via)
-    return Peer(host, port, "udp")
+    destination = Peer(host, port, "udp")
+    return peer if destination == peer else destination  # usually the same: keep one object
 
 
 # -- the machine engine -------------------------------------------------------------------
@@ -369,7 +397,7 @@ class Transaction:
         self._intervals: dict[str, float] = {}  # retransmission timers: current interval
         self._outbox: list[tuple[bytes, Peer]] = []
         self._events: deque[Event] = deque()
-        self._request_bytes = request.to_bytes()
+        self._request_bytes: bytes | None = None  # written when first sent (client side)
         self._response_bytes: bytes | None = None
         self._run(START_INPUT[self.kind], now, Transition(self.state, START_ACTIONS[self.kind]),
                   request)
@@ -458,12 +486,14 @@ class Transaction:
             self._events.append(TransactionTerminated(self))
 
     def _perform(self, action: str, name: str, time: float, message: Message | None) -> None:
-        timer = _TIMER_ACTION.fullmatch(action)
+        timer = _timer_action(action)
         if timer is not None:
-            self._timer_action(timer.group(1) or "reset", timer.group(2) or timer.group(3), time)
+            self._timer_action(*timer, time)
             return
         match action:
             case "send request" | "retransmit request":
+                if self._request_bytes is None:
+                    self._request_bytes = self.request.to_bytes()
                 self._outbox.append((self._request_bytes, self.peer))
             case "pass to TU":
                 assert message is not None

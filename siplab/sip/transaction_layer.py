@@ -33,6 +33,12 @@ The logger ``siplab.transaction`` writes one DEBUG line when a transaction
 is created, one per change of state and one when it ends, so that
 ``logging.getLogger("siplab").setLevel("DEBUG")`` shows the machines at work
 next to the ``siplab.ua``, ``siplab.proxy`` and ``siplab.server`` lines.
+
+A finished transaction lingers to absorb retransmissions: up to 64*T1 = 32 s
+over UDP (Timers J, L, M). A busy server holds tens of thousands of them, so
+once one has settled the layer drops the header values its messages had
+parsed (:meth:`~siplab.sip.message.Message.forget_parsed`); the messages
+themselves stay, and are parsed again if anybody reads them.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from siplab.sip.transaction import (
     NonInviteServerTransaction,
     ServerTransaction,
     Transaction,
+    TransactionState,
     client_key,
     response_peer,
     server_key,
@@ -66,6 +73,10 @@ from siplab.sip.transport import Peer
 __all__ = ["TransactionLayer"]
 
 logger = logging.getLogger("siplab.transaction")
+
+#: States in which a transaction only absorbs copies until its last timer fires.
+SETTLED_STATES = frozenset({TransactionState.COMPLETED, TransactionState.CONFIRMED,
+                            TransactionState.ACCEPTED})
 
 
 class TransactionLayer:
@@ -90,6 +101,9 @@ class TransactionLayer:
         self._pushed: dict[Transaction, float] = {}
         self._order = itertools.count()
         self._logged: dict[Transaction, int] = {}  # history rows already logged
+        # Transactions that settled while the TU may still be reading their
+        # messages: their parsed values are dropped at the next datagram or timer.
+        self._settled: list[Transaction] = []
 
     # -- what the tests and the server's counters look at ----------------------------------
 
@@ -190,6 +204,7 @@ class TransactionLayer:
 
     def receive_datagram(self, data: bytes, peer: Peer, now: float) -> None:
         """Take the bytes of one message from ``peer`` and route them (§17.1.3, §17.2.3)."""
+        self._forget_settled()
         try:
             message = parse_message(data)
             message.validate()
@@ -219,6 +234,7 @@ class TransactionLayer:
 
     def handle_timer(self, now: float) -> None:
         """Fire every transaction timer due at or before ``now``, in time order."""
+        self._forget_settled()
         while True:
             self._drop_stale_timers()
             if not self._heap or self._heap[0][0] > now:
@@ -302,6 +318,15 @@ class TransactionLayer:
         if deadline is not None and self._pushed.get(transaction) != deadline:
             self._pushed[transaction] = deadline
             heapq.heappush(self._heap, (deadline, next(self._order), transaction))
+        if transaction.state in SETTLED_STATES:
+            self._settled.append(transaction)
+
+    def _forget_settled(self) -> None:
+        for transaction in self._settled:
+            transaction.request.forget_parsed()
+            if transaction.last_response is not None:
+                transaction.last_response.forget_parsed()
+        self._settled.clear()
 
     def _log_history(self, transaction: Transaction) -> None:
         """One DEBUG line for the creation and for each change of state (the end is

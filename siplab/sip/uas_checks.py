@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from siplab.errors import SipParseError
 from siplab.sip.headers import canonical_name, header_key, parse_address
-from siplab.sip.message import Request, Response
+from siplab.sip.message import MAX_HEADER_LINES, Request, Response
 
 __all__ = [
     "KNOWN_METHODS",
@@ -80,12 +80,18 @@ def error_reason(text: str) -> str:
     return (text[:117] + "...") if len(text) > 120 else (text or "Bad Request")
 
 
-_REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) [^ ]+ SIP/2\.0")
+_METHOD_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+_VERSION_RE = re.compile(r"(?i:SIP)/([0-9]+\.[0-9]+)\Z")
 _COPIED = ("via", "from", "to", "call-id", "cseq")
+#: At most this many Via lines are copied (the top ones), so that the 400 for a
+#: request with too many header lines is not refused for the same reason.
+_MAX_VIAS = MAX_HEADER_LINES // 2
 
 
 def bad_request_response(data: bytes, error: str, *, to_tag: str) -> Response | None:
     """A 400 for bytes that start like a request but could not be read (§8.2, §16.3).
+
+    A request line of another version than SIP/2.0 gets 505 instead (§21.5.7).
 
     The reason phrase is the parse error, so the sender learns what was wrong
     (``400 missing Call-ID header``). Via, From, To, Call-ID and CSeq are
@@ -97,8 +103,11 @@ def bad_request_response(data: bytes, error: str, *, to_tag: str) -> Response | 
     text = data.decode("utf-8", errors="replace").lstrip("\r\n")
     head = re.split(r"\r?\n\r?\n", text, maxsplit=1)[0]
     lines = re.split(r"\r?\n", head)
-    match = _REQUEST_LINE_RE.fullmatch(lines[0])
-    if match is None or match.group(1) == "ACK":
+    # Loose on purpose: a request line with extra spaces (RFC 4475 "lwsstart", "trws",
+    # "lwsruri") is still a request, and gets its 400. (split(), not a regex: linear.)
+    fields = lines[0].split()
+    version = _VERSION_RE.match(fields[-1]) if len(fields) >= 3 else None
+    if version is None or not _METHOD_RE.match(fields[0]) or fields[0] == "ACK":
         return None
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
@@ -108,6 +117,8 @@ def bad_request_response(data: bytes, error: str, *, to_tag: str) -> Response | 
             continue
         key = header_key(name)
         if key not in _COPIED:
+            continue
+        if key == "via" and len(headers) >= _MAX_VIAS:  # 300 Via lines: keep it readable
             continue
         value = value.strip().replace("\x00", "")
         if key == "to":
@@ -119,7 +130,9 @@ def bad_request_response(data: bytes, error: str, *, to_tag: str) -> Response | 
                 pass
         headers.append((canonical_name(key), value))
     headers.append(("Content-Length", "0"))
+    # A request of another SIP version gets 505 Version Not Supported (RFC 4475 §3.1.2.16).
+    status = 400 if version.group(1) == "2.0" else 505
     try:
-        return Response(400, error_reason(error), headers)
+        return Response(status, error_reason(error), headers)
     except ValueError:  # a header line that cannot be written back
-        return Response(400, error_reason(error), [("Content-Length", "0")])
+        return Response(status, error_reason(error), [("Content-Length", "0")])

@@ -328,8 +328,8 @@ class UserAgentCore:
         self._pump(now)
 
     def reject(self, session: Session, now: float, status: int = 486,
-               reason: str | None = None) -> None:
-        self._incoming(session).reject(now, status, reason)
+               reason: str | None = None, headers: Iterable[tuple[str, str]] = ()) -> None:
+        self._incoming(session).reject(now, status, reason, headers)
         self._pump(now)
 
     def cancel(self, session: Session, now: float) -> None:
@@ -357,8 +357,10 @@ class UserAgentCore:
         session.accept_reinvite(now, body, content_type)
         self._pump(now)
 
-    def reject_reinvite(self, session: Session, now: float, status: int = 488) -> None:
-        session.reject_reinvite(now, status)
+    def reject_reinvite(self, session: Session, now: float, status: int = 488,
+                        reason: str | None = None,
+                        headers: Iterable[tuple[str, str]] = ()) -> None:
+        session.reject_reinvite(now, status, reason, headers)
         self._pump(now)
 
     def info(self, session: Session, body: bytes, content_type: str, now: float) -> Request:

@@ -206,21 +206,31 @@ def test_siplab_phone_calls_sipp_acks_the_200_and_hangs_up(
     assert all(m.split(" ", 2)[1] == str(call.dialog.remote_target) for m in received[1:]), why
 
 
-@pytest.mark.xfail(reason="UserAgent(auto_answer=True) answers an INVITE's SDP offer with a "
-                          "200 OK without SDP (RFC 3261 §13.2.1: the answer must be in the 2xx)")
 def test_sipp_calls_a_siplab_phone_with_auto_answer_and_gets_an_sdp_answer(
         tmp_path: Path) -> None:
+    """``auto_answer=True`` answers the INVITE's offer in the 200 (RFC 3261 §13.2.1, RFC 3264
+    §6): PCMU, the only codec sipp offers, on the RTP port siplab opened for the call,
+    which is closed again after sipp's BYE."""
     sipp = Sipp("caller", "uac_call", "udp", tmp_path, service="bob")
 
-    async def run() -> tuple[SiplabPhone, SippResult]:
+    async def run() -> tuple[SiplabPhone, SippResult, int]:
         try:
             async with SiplabPhone("bob", f"udp://{LOOPBACK}:{sipp.port}", answer=False,
                                    auto_answer=True) as phone:
                 sipp.target = phone.local
-                await sipp.start()
-                return phone, await sipp.finish()
+                result = await sipp_calls(phone, sipp)
+                assert phone.ua.open_media == []
+                [invitation] = phone.invitations
+                assert invitation.call is not None
+                return phone, result, invitation.call.port
         finally:
             await sipp.kill()
 
-    phone, result = asyncio.run(run())
-    check_sipp_passed(result, explain(result, phone))
+    phone, result, rtp_port = asyncio.run(run())
+    why = explain(result, phone)
+    check_sipp_passed(result, why)
+    [invitation] = phone.invitations
+    assert invitation.cause == "remote bye", why
+    assert invitation.codec == "PCMU", why
+    assert f"m=audio {rtp_port} RTP/AVP 0" in invitation.local_body.decode(), why
+    assert f"m=audio {rtp_port} RTP/AVP 0" in result.trace, why  # sipp got our answer
