@@ -2,34 +2,39 @@
 ``python notebooks/_build/build.py`` (see that script for the format)."""
 
 # A notebook shows the value of a cell's last expression, so bare expressions are
-# on purpose here; the notebook's first cell is not a module needing __future__.
-# ruff: noqa: B015, B018, I002, RUF003
+# on purpose here; `%matplotlib inline` and top-level `await` are IPython's (this
+# file is a notebook's source, not a module to import).
+# ruff: noqa: B015, B018, F704, I002, PLE1142, RUF003
 
 # %% [markdown]
-# # 00 · Start here: a SIP message, a transaction, and a clock you control
+# # 00 · Start here: a SIP lab inside your notebook
 #
 # **Goals.** By the end of this notebook you can
 #
-# - say what siplab is and why its SIP code never reads a clock or opens a socket;
-# - parse a SIP message and find its method, Request-URI, Call-ID, CSeq, From tag
-#   and Via branch;
-# - build a correct request with `build_request`;
-# - run an INVITE client transaction on a simulated network and predict every
-#   retransmission (Timer A) and the moment it gives up (Timer B);
-# - read a short ladder: INVITE, 100 Trying, 180 Ringing, 486 Busy Here, ACK.
+# - say what siplab is, and why its SIP code never opens a socket or reads a clock;
+# - start the lab: a SIP server (a *registrar* and *proxy*) and phones, all inside
+#   this notebook;
+# - make two phones say hello with a SIP `MESSAGE`, and read the *ladder* of what
+#   went over the wire;
+# - open the capture this notebook writes in Wireshark (or read it with tshark);
+# - find your way around the repository and the course.
 #
-# **Prerequisites.** Python basics (functions, loops, f-strings). No SIP knowledge.
+# **Prerequisites.** Python basics (functions, f-strings). No SIP knowledge. You
+# will type `await` in front of a few calls: a notebook lets you do that at the top
+# level of a cell.
 #
-# **Time to learn.** About 30 minutes. Running the whole notebook takes a few seconds
-# and needs no network.
+# **Time to learn.** About 20 minutes. Running the whole notebook takes a few seconds
+# and needs no network: everything listens on 127.0.0.1, your own machine.
 
 # %% [markdown]
 # ## What siplab is
 #
 # SIP (the Session Initiation Protocol, [RFC 3261](https://www.rfc-editor.org/rfc/rfc3261))
 # is how phones, softphones and browsers set up calls: text messages that look a lot
-# like HTTP, sent over UDP, TCP or WebSocket. siplab is a complete SIP stack written
-# to be read, plus the instruments to watch it work.
+# like HTTP, sent over UDP, TCP or WebSocket. The call's sound itself travels
+# separately, as RTP packets, in a format the two phones agree on with SDP. siplab is
+# a complete SIP stack written to be read, plus the instruments to watch it work:
+# ladders, state diagrams, captures for Wireshark.
 #
 # Its one idea: **the protocol code does no I/O and never reads a clock**. Every
 # protocol object is fed bytes together with the current time, `now`, and answers
@@ -43,316 +48,253 @@
 # endpoint.handle_timer(now)                   # it is now `now`: fire what is due
 # ```
 #
-# Because time is just an argument, the same code runs on real sockets (`siplab.aio`)
-# and inside `SimNetwork`, an in-memory network whose clock only moves when you say
-# so. That is how this notebook will run 32 seconds of retransmissions in a millisecond.
-#
-# | package        | what it holds                                                  |
-# |----------------|----------------------------------------------------------------|
-# | `siplab.sip`   | messages, transactions, dialogs: SIP itself, standard library only |
-# | `siplab.aio`   | real UDP/TCP/WebSocket sockets and the real clock around the core |
-# | `siplab.lab`   | teaching tools such as `SimNetwork`                              |
+# Because time is just an argument, the same code runs on real sockets (`siplab.aio`,
+# what this notebook uses) and inside `SimNetwork`, an in-memory network whose clock
+# only moves when you say so (later notebooks use it to lose packets on purpose and
+# to run 32 seconds of retransmissions in a millisecond).
 
 # %%
+%matplotlib inline
+import shutil
+import subprocess
+from pathlib import Path
+
 import siplab
-from siplab.ids import IdSource
-from siplab.lab import SimNetwork
-from siplab.sip import build_request, build_response, parse_message
-from siplab.sip.events import RequestReceived, ResponseReceived, TransactionTimedOut
-from siplab.sip.timers import TimerConfig
-from siplab.sip.transaction_layer import TransactionLayer
-from siplab.sip.transport import Peer
+import siplab.lab
+from siplab.lab import Trace, text_ladder
 
 print("siplab", siplab.__version__)
 
 # %% [markdown]
-# ## 1. A SIP message, parsed (RFC 3261 §7)
+# ## 1. Start the lab
 #
-# Here is an INVITE, the request that starts a call, in the form of the example in
-# RFC 3261 §24.2. A SIP message is a **start line** (for a request: method,
-# Request-URI, version), then **headers**, one per line, then an empty line and an
-# optional **body**. Lines end with CRLF (`\r\n`), so we convert the text before
-# parsing it.
+# A SIP phone does not call another phone's IP address directly. It *registers* with
+# a server ("alice is at 127.0.0.1:40312 for the next 10 minutes"), and sends its
+# requests to that server, which finds the right phone and forwards them. The server
+# plays two roles of RFC 3261: **registrar** (it keeps the bindings, §10) and
+# **proxy** (it forwards requests to where the bindings say, §16). In a company that
+# server is Kamailio or Asterisk; here it is siplab's `LabServer`.
+#
+# `siplab.lab.start()` starts one, on ports the system picks, with four accounts.
+# `seed=0` makes the passwords, tags and branches the same on every run, so your
+# output matches this notebook's (the port numbers still change).
 
 # %%
-invite_text = """\
-INVITE sip:bob@biloxi.example.com SIP/2.0
-Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds
-Max-Forwards: 70
-To: Bob <sip:bob@biloxi.example.com>
-From: Alice <sip:alice@atlanta.example.com>;tag=1928301774
-Call-ID: a84b4c76e66710@pc33.atlanta.example.com
-CSeq: 314159 INVITE
-Contact: <sip:alice@pc33.atlanta.example.com>
-Content-Length: 0
-
-"""
-wire = invite_text.replace("\n", "\r\n").encode("utf-8")  # what travels on the network
-message = parse_message(wire)
-message
+lab = await siplab.lab.start(seed=0)
+lab
 
 # %% [markdown]
-# `parse_message` returns a `Request` (or a `Response` for a message starting with
-# `SIP/2.0`). The start line gives the **method** and the **Request-URI**, where the
-# request is going:
+# The server listens on UDP, TCP and WebSocket (what a browser uses). Each account has
+# an *address of record*, the SIP URI people call, and a digest password that the
+# lab never prints (you can still read it as `lab.accounts["alice"].password`):
 
 # %%
-print("method:     ", message.method)
-print("Request-URI:", message.uri_text)
-print("  parsed:   ", message.uri)
-
-# %% [markdown]
-# The headers are an ordered list of `(name, value)` lines. Names are
-# case-insensitive, and most have a one-letter compact form (`v` for Via, `i` for
-# Call-ID...), so always look them up through `headers`, never by hand:
-
-# %%
-for name, value in message.headers:
-    print(f"{name:>14}: {value}")
+for account in lab.accounts.values():
+    print(account)
 print()
-print(message.headers.get("call-id"))  # any case works
+print("UDP:", lab.url("udp"), "  TCP:", lab.url("tcp"), "  WebSocket:", lab.ws_url)
 
 # %% [markdown]
-# A few headers matter so much that they have typed accessors:
+# ## 2. Two phones
 #
-# - **Call-ID** names the whole call (every message of it carries the same one);
-# - **CSeq** is a sequence number plus the method, and orders requests within a call;
-# - the **From tag** is Alice's half of the dialog's name (Bob adds a To tag when he answers);
-# - the **Via branch** names this *transaction*: one request and its responses. An
-#   RFC 3261 branch starts with the magic cookie `z9hG4bK` (§8.1.1.7).
+# `lab.user_agent(name)` makes a phone (a *user agent*, UA) for an account, opens its
+# UDP socket and registers it. We also give both phones and the server a `Trace`, a
+# recorder of every SIP message in and out, so that we can look at them afterwards.
 
 # %%
-print("Call-ID:    ", message.call_id)
-print("CSeq:       ", message.cseq, "->", message.cseq.number, message.cseq.method)
-print("From:       ", message.from_.display_name, message.from_.uri, "tag", message.from_tag)
-print("To tag:     ", message.to_tag, "(none yet: Bob has not answered)")
-print("top Via:    ", message.top_via)
-print("branch:     ", message.branch, "magic cookie:", message.branch.startswith("z9hG4bK"))
+trace = Trace().attach(lab.server)
+alice = await lab.user_agent("alice", trace=trace)
+bob = await lab.user_agent("bob", trace=trace)
+
+for phone in (alice, bob):
+    registerer = phone.registerer()
+    print(phone.uri, registerer.state, "for", registerer.expires, "s, reachable at",
+          [str(contact.uri) for contact in registerer.contacts])
 
 # %% [markdown]
-# ## 2. Building a request (RFC 3261 §8.1.1)
+# Each phone is registered: the server now knows that `sip:bob@127.0.0.1` means "the
+# UDP socket at 127.0.0.1, port so-and-so". The `expires` is how long that binding
+# lasts; the phone renews it before then by itself (notebook 02 is about all that).
+
+# %% [markdown]
+# ## 3. Alice says hello
 #
-# Writing headers by hand is error-prone. `build_request` fills in the seven a new
-# request needs: Via with a fresh branch, Max-Forwards, To, From with a fresh tag,
-# Call-ID, CSeq and (here) Contact. The random parts come from an `IdSource`; with a
-# seed, they are the same on every run, so your output matches this notebook's.
+# The simplest SIP request that carries something is `MESSAGE`
+# ([RFC 3428](https://www.rfc-editor.org/rfc/rfc3428)): a short text, like a chat
+# message. Alice sends one to `bob` (short for `sip:bob@127.0.0.1`, her own domain)
+# and waits for the answer; Bob's phone answers `200 OK` by itself and keeps the
+# message for us.
 
 # %%
-ids = IdSource(seed=1)
-invite = build_request(
-    "INVITE", "sip:bob@10.0.0.2",
-    from_="Alice <sip:alice@10.0.0.1>",
-    to="Bob <sip:bob@10.0.0.2>",
-    via_host="10.0.0.1", via_port=5060,
-    contact="<sip:alice@10.0.0.1:5060>",
-    ids=ids,
-)
-print(invite.to_bytes().decode())
+reply = await alice.message("bob", "Hello, Bob!", timeout=5)
+hello = await bob.next_message(timeout=5)
+
+print("Bob received:", repr(hello.text), "from", hello.sender.uri)
+print("Alice got back:", reply.label)
 
 # %% [markdown]
-# `to_bytes()` gives the wire form, and parsing it back gives an equal message:
-
-# %%
-parse_message(invite.to_bytes()) == invite
-
-# %% [markdown]
-# ## 3. An INVITE nobody answers: Timers A and B (RFC 3261 §17.1.1.2)
+# ## 4. What went over the wire: the ladder
 #
-# SIP often runs over UDP, which can lose datagrams. So the sender of a request keeps
-# a *client transaction* that retransmits it until an answer comes. For an INVITE:
+# SIP people draw an exchange as a **ladder**: one vertical line per element, time
+# running down, one arrow per message. `text_ladder` draws the trace with characters;
+# `names` gives the server's address a readable name.
+
+# %%
+names = {f"{lab.udp.host}:{lab.udp.port}": "server"}
+print(text_ladder(trace, names=names))
+
+# %% [markdown]
+# Read it from the top:
 #
-# - **Timer A** retransmits. It starts at **T1** (an estimate of the round-trip time,
-#   500 ms by default) and **doubles** each time it fires: the INVITE goes out at
-#   0, 0.5, 1.5, 3.5, 7.5, 15.5 and 31.5 s.
-# - **Timer B** gives up after **64 × T1** = 32 s: the transaction times out.
+# 1. **Alice registers.** Her first `REGISTER` is refused with `401 Unauthorized`,
+#    which carries a *challenge*; her phone answers it with a second `REGISTER` that
+#    proves she knows the password without sending it, and gets `200 OK`.
+# 2. **Bob registers**, the same way.
+# 3. **The MESSAGE** goes from Alice to the server, which looks up Bob's binding and
+#    forwards it to Bob's phone. Bob's `200 OK` comes back the same way.
 #
-# Let's watch it. Alice is a `TransactionLayer` (it owns her transactions) placed on a
-# `SimNetwork` at 10.0.0.1:5060. Bob's address, 10.0.0.2:5060, has nobody behind it,
-# so every INVITE is lost. (A link that loses everything, `DropAll()`, would do the
-# same.)
+# `siplab.lab.ladder` draws the same ladder as a figure (a matplotlib `Figure`; save
+# it with `.savefig("hello.png")`). Each colour is one Call-ID, one conversation:
+# Alice's registration, Bob's, and the MESSAGE. The numbers on the left are seconds
+# since the first message:
 
 # %%
-net = SimNetwork()
-alice = TransactionLayer()
-net.add(alice, "10.0.0.1", 5060, name="alice")
-bob_address = Peer("10.0.0.2", 5060, "udp")  # nobody there
-
-transaction = alice.send_request(invite, bob_address, net.now)
-print(transaction)
-print("state:", transaction.state, " running timers:", transaction.running_timers)
+siplab.lab.ladder(trace, names=names, title="Alice says hello to Bob")
 
 # %% [markdown]
-# Nothing has been sent yet: the INVITE waits in Alice's outbox until the network
-# runs. `net.run_until(t)` moves the clock to `t`, delivering datagrams and firing
-# timers on the way. We step to each moment Timer A is due, then to 32 s:
+# And here is the MESSAGE as Bob's phone received it. A SIP message is a **start
+# line** (method, *Request-URI*, version), **headers**, an empty line, and a **body**.
+# Notebook 01 takes it apart line by line; for now notice that the proxy has changed
+# the Request-URI to Bob's registered address, added its own `Via` line on top, and
+# counted `Max-Forwards` down from 70 to 69.
 
 # %%
-for t in [0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5, 32]:
-    records = net.run_until(t)
-    sent = [f"{r.label} (sent at {r.time_sent:g} s)" for r in records]
-    print(f"t = {t:>4} s   {transaction.state:<10}  timers {transaction.running_timers}  {sent}")
+print(hello.request)
 
 # %% [markdown]
-# Each line shows the deadlines *after* the clock reached `t`. Timer A's deadline
-# moves 0.5, 1, 2, 4, 8, 16 s further each time: the interval doubles. At 31.5 s the
-# next retransmission would be at 63.5 s, but Timer B fires first, at 32 s, and the
-# transaction ends in **Terminated**.
+# ## 5. The server's view
 #
-# The network kept a record of every datagram:
+# The server keeps a *location service*: for each address of record, the bindings its
+# phones registered. `stats()` counts what it holds right now. The transactions are
+# not zero yet: over UDP a server keeps a finished transaction for a while (up to 32 s)
+# to answer a retransmitted copy of the request again (notebook 03 explains the
+# timers).
 
 # %%
-net.print_log()
-print([r.time_sent for r in net.records])
+for binding in lab.server.core.location:
+    print(f"{binding.aor:<22} -> {binding.uri}   (registered from {binding.source})")
+print()
+print(lab.server.stats())
 
 # %% [markdown]
-# The layer above (the *transaction user*, say a phone's call logic) is told what
-# happened through events. Protocol outcomes such as a timeout are events, not
-# exceptions:
-
-# %%
-while (event := alice.next_event()) is not None:
-    print(event)
-    if isinstance(event, TransactionTimedOut):
-        print(f"  -> Timer {event.timer} fired: nobody answered the INVITE")
-
-# %% [markdown]
-# And the transaction remembers its own path through the state machine:
-
-# %%
-print(transaction.format_history())
-
-# %% [markdown]
-# ## 4. Bob answers: 180 Ringing, then 486 Busy Here, and the ACK (§17.1.1, §17.2.1)
+# ## Exercise: Bob answers
 #
-# Now Bob exists: another `TransactionLayer`, at 10.0.0.2:5060, and each datagram takes
-# 50 ms to cross the network. We play Bob's phone by hand: when the INVITE arrives we
-# answer 180 Ringing, and two seconds later 486 Busy Here.
+# Make **Bob** send Alice a MESSAGE whose text is exactly `Hi Alice!`, and put the
+# response he gets back (what `message()` returns) in `bob_reply`. Then run the check
+# cell after it.
 
-# %%
-ids = IdSource(seed=2)
-net = SimNetwork(delay=0.05)
-alice, bob = TransactionLayer(), TransactionLayer()
-alice_address = net.add(alice, "10.0.0.1", 5060, name="alice")
-bob_address = net.add(bob, "10.0.0.2", 5060, name="bob")
-
-invite = build_request(
-    "INVITE", "sip:bob@10.0.0.2",
-    from_="Alice <sip:alice@10.0.0.1>", to="Bob <sip:bob@10.0.0.2>",
-    via_host="10.0.0.1", via_port=5060, contact="<sip:alice@10.0.0.1:5060>", ids=ids,
-)
-client = alice.send_request(invite, bob_address, net.now)
-net.run_until(0.1)
-
-incoming = bob.next_event()
-print(incoming)
-assert isinstance(incoming, RequestReceived)
-server = incoming.transaction
-print("Bob's server transaction:", server.state)
+# %% tags=["exercise"] id="exercise-bob-answers"
+bob_reply = None  # await bob.message(...)
 
 # %% [markdown]
-# Bob's transaction layer already answered **100 Trying** on its own (§17.2.1 asks
-# for it within 200 ms, so that Alice stops retransmitting). Bob's phone rings: he
-# sends 180 Ringing, adding his tag to To. It is the same tag in every response he
-# sends, because together with Alice's From tag and the Call-ID it names the dialog.
+# The check looks at what Alice's phone received.
 
-# %%
-bob_tag = ids.tag()
-bob.send_response(server, build_response(incoming.request, 180, to_tag=bob_tag), net.now)
-net.run_until(2.0)
-print("Alice:", client.state, "  Bob:", server.state)
-
-# %% [markdown]
-# A provisional (1xx) response moved Alice's transaction to **Proceeding** and stopped
-# Timer A: she knows the INVITE arrived. Bob is busy, so he rejects the call:
-
-# %%
-bob.send_response(server, build_response(incoming.request, 486, to_tag=bob_tag), net.now)
-net.run_until(3.0)
-print("Alice:", client.state, "  Bob:", server.state)
-net.print_log()
+# %% tags=["check", "raises-exception"] id="check-bob-answers"
+assert bob_reply is not None, "replace None with Bob's MESSAGE (await bob.message(...))"
+assert bob_reply.status == 200, f"Bob's MESSAGE got {bob_reply.label}, not 200 OK"
+answer_to_alice = await alice.next_message(timeout=5)
+assert answer_to_alice.sender.uri.user == "bob", f"the message came from {answer_to_alice.sender}"
+assert answer_to_alice.text == "Hi Alice!", f"Alice read {answer_to_alice.text!r}"
+print(f"Correct: Alice received {answer_to_alice.text!r} from {answer_to_alice.sender.uri}.")
 
 # %% [markdown]
-# That is the whole ladder: INVITE, 100 Trying, 180 Ringing, 486 Busy Here, **ACK**.
-# Nobody asked Alice's code for the ACK: for a final response 300-699 the INVITE
-# client transaction sends it itself (§17.1.1.3). The ACK has the INVITE's branch, so
-# it belongs to the same transaction; its To carries Bob's tag; its CSeq has the
-# INVITE's number with the method ACK:
-
-# %%
-ack = next(r for r in net.records if r.label == "ACK")
-print(ack.data.decode())
-ack_message = parse_message(ack.data)
-print("same branch as the INVITE:", ack_message.branch == invite.branch)
-print("CSeq:", ack_message.cseq, "  To tag:", ack_message.to_tag)
-
-# %% [markdown]
-# Alice's transaction user saw every response through events:
-
-# %%
-while (event := alice.next_event()) is not None:
-    if isinstance(event, ResponseReceived):
-        print("Alice got", event.response.label)
-
-# %% [markdown]
-# Both transactions are now waiting, not finished: Alice's sits in **Completed** for
-# Timer D (32 s) to absorb copies of the 486 should Bob retransmit it; Bob's sits in
-# **Confirmed** for Timer I (T4 = 5 s) to absorb copies of the ACK. Run the network
-# until nothing is left to do:
-
-# %%
-net.run()
-print(f"t = {net.now:g} s   Alice: {client.state}   Bob: {server.state}")
-print("\nAlice's INVITE client transaction:")
-print(client.format_history())
-print("\nBob's INVITE server transaction:")
-print(server.format_history())
-
-# %% [markdown]
-# ## Exercise: Timer B with a slower network
+# ## 6. See it in Wireshark
 #
-# On a satellite link you might set **T1 = 1 s** instead of 500 ms
-# (`TimerConfig(t1=1.0)`). If nobody answers an INVITE, **at what time, in seconds
-# after it was first sent, does Timer B fire?**
-#
-# Put your answer in `answer` below (a number), then run the check cell after it.
+# The trace can be written as a **pcap** file, the format of packet captures:
+# Wireshark, tshark and sngrep open it as if they had listened on the network. It goes
+# into `captures/`, a folder next to this notebook (git ignores it).
 
-# %% tags=["exercise"] id="exercise-timer-b"
-answer = None  # your answer, in seconds
+# %%
+CAPTURES = Path("captures")
+CAPTURES.mkdir(exist_ok=True)
+pcap = trace.to_pcap(CAPTURES / "00_hello.pcap")
+print("wrote", pcap.resolve())
 
 # %% [markdown]
-# The check runs the same experiment as section 3 with T1 = 1 s and compares.
+# **In Wireshark:** *File → Open* the file, type `sip` in the display filter, then
+# *Telephony → SIP Flows*, select the flows and press *Flow Sequence*: Wireshark draws
+# the same ladder. Click a MESSAGE and unfold *Session Initiation Protocol* to see its
+# headers.
+#
+# **With tshark** (Wireshark's command line), the same list. Wireshark recognises SIP
+# on port 5060 by itself; the lab's server listens on another port, so the command
+# says "decode that port as SIP" with `-d`:
 
-# %% tags=["check", "raises-exception"] id="check-timer-b"
-assert answer is not None, "replace None with your answer (a number of seconds), then run this cell"
-check_net = SimNetwork()
-check_layer = TransactionLayer(timers=TimerConfig(t1=1.0))
-check_net.add(check_layer, "10.0.0.1", 5060)
-check_request = build_request(
-    "INVITE", "sip:bob@10.0.0.2", from_="<sip:alice@10.0.0.1>", to="<sip:bob@10.0.0.2>",
-    via_host="10.0.0.1", via_port=5060, ids=IdSource(seed=3),
-)
-check_transaction = check_layer.send_request(check_request, Peer("10.0.0.2", 5060), 0.0)
-check_net.run()
-timer_b = check_transaction.history[-1][0]
-assert answer == timer_b, f"not {answer} s: Timer B is a fixed multiple of T1 (see section 3)"
-print(f"Correct: Timer B fires at {timer_b:g} s.")
+# %%
+command = ["tshark", "-r", str(pcap), "-Y", "sip", "-d", f"udp.port=={lab.udp.port},sip"]
+print("$", " ".join(command))
+if shutil.which("tshark"):
+    print(subprocess.run(command, capture_output=True, text=True, timeout=60).stdout)
+else:
+    print("(tshark is not installed here: apt install tshark, or open the file in Wireshark)")
+
+# %% [markdown]
+# ## 7. Where everything is
+#
+# | where | what |
+# |---|---|
+# | `siplab/sip/` | SIP itself, no sockets, no clock: messages, transactions, dialogs, digest, registration, calls, the server's registrar and proxy |
+# | `siplab/sdp/`, `siplab/rtp/` | session descriptions and offer/answer; RTP packets, G.711, jitter, DTMF |
+# | `siplab/aio/` | the only code with sockets and a real clock: `UserAgent`, `LabServer`, transports |
+# | `siplab/lab/` | the instruments: `start()`, `SimNetwork`, `Trace`, ladders, state diagrams, pcap reading and writing, plots |
+# | `siplab/cli.py` | the `siplab` command: `siplab server`, `siplab call`, `siplab ladder capture.pcap -o ladder.png`, `siplab analyze` |
+# | `notebooks/` | this course; `notebooks/solutions/` has the exercises' solutions, `notebooks/captures/` the pcaps the notebooks write |
+# | `data/` | captures and audio the later notebooks use, with the scripts that made them |
+# | `tests/` | the proofs: every RFC flow, interop with sipp, Kamailio, baresip and browsers |
+#
+# Every module starts with a docstring that explains its part of SIP with the RFC
+# sections it follows: `help(siplab.sip.message)`, or open the file. The course:
+#
+# 1. `00_start_here`: this notebook.
+# 2. `01_sip_messages`: requests and responses line by line; build them, parse them,
+#    fix broken ones.
+# 3. `02_registration`: REGISTER, the digest challenge computed by hand, refresh,
+#    query, unregister; RFC 3665's registration flows.
+# 4. `03_invite_ladder`: a call from INVITE to BYE, transactions and dialogs, CANCEL,
+#    busy and no answer, and the retransmission timers on a lossy network.
+# 5. `04_sdp_codec_negotiation`: offers and answers, codecs, DTMF, hold, 488.
+#
+# and then RTP audio, WebRTC in the browser, captures to replay, forking and Kamailio.
+
+# %% [markdown]
+# ## 8. Stop the lab
+#
+# `lab.stop()` unregisters and stops every phone it made, then the server. (Closing
+# the notebook's kernel does it too.)
+
+# %%
+await lab.stop()
+print(lab.server, alice, sep="\n")
 
 # %% [markdown]
 # ## Recap
 #
-# - A SIP message is a start line, headers and a body; `parse_message` reads it and
-#   `build_request` / `build_response` write correct ones.
-# - Call-ID names the call, CSeq orders its requests, the From and To tags name the
-#   dialog, and the Via branch (starting `z9hG4bK`) names the transaction.
-# - Over UDP an INVITE client transaction retransmits on Timer A, starting at T1 and
-#   doubling (0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s), and gives up on Timer B at 64 × T1.
-# - A 1xx stops the retransmissions; a 300-699 final response is acknowledged by the
-#   transaction itself with an ACK on the same branch.
-# - siplab's protocol code takes `now` as an argument, so `SimNetwork` can run it on
-#   a clock you control, with the same result on every run.
+# - SIP sets calls up with text messages; a phone *registers* its address with a
+#   registrar and sends its requests through a proxy, which forwards them to the
+#   registered phone. siplab's `LabServer` is both, and `siplab.lab.start()` runs one
+#   inside the notebook with ready accounts.
+# - `lab.user_agent(name)` gives a started, registered phone; `await phone.message(...)`
+#   sends a MESSAGE and returns the response; `await phone.next_message()` reads one.
+# - A `Trace` records every message; `text_ladder` and `siplab.lab.ladder` draw it as
+#   a ladder, and `trace.to_pcap(...)` writes it for Wireshark.
+# - siplab's protocol code takes `now` as an argument and does no I/O, so the same
+#   code runs on sockets (here) and on the simulated network of later notebooks.
 #
 # ## What's next
 #
-# `01_messages` takes SIP messages apart in depth: URIs, header forms, bodies and
-# what makes a message invalid. Later notebooks register with a server
-# (`02_registration`) and place real calls (`03_invite_ladder`).
+# `01_sip_messages` takes the messages you saw apart: the start line, each header
+# that matters (Via, From and To tags, Call-ID, CSeq, Contact, Route), how to build
+# them and how to read the error a broken one gets. To see the simulated network and
+# its clock at work right away, jump to `03_invite_ladder`: it sends an INVITE nobody
+# answers and watches Timers A and B retransmit it and give up, 32 seconds in a
+# millisecond.
