@@ -6,7 +6,8 @@ the simulated network (:class:`SimNetwork`, with its loss patterns),
 :func:`start` (``lab = await siplab.lab.start()``: a LabServer on free
 loopback ports with ready :class:`Account` s, and phones from
 ``await lab.user_agent("alice")``) and, in later modules, traces, pcap
-reading, ladder diagrams, state-machine drawings and widgets.
+reading, ladder diagrams, state-machine drawings and widgets (:class:`Dialer`,
+:class:`LiveLadder`).
 
 Importing it stays cheap: every name below is imported from its module the
 first time it is used (PEP 562 ``__getattr__``), so ``import siplab.lab`` costs
@@ -14,7 +15,7 @@ nothing and ``siplab analyze`` loads only the capture reader; modules that need
 matplotlib, scapy or ipywidgets import them inside the functions that use them.
 To export a new name, add it to ``__all__`` and to ``_EXPORTS``.
 
-Three functions share their module's name (``flow``, ``ladder``, ``start``) and
+Four functions share their module's name (``flow``, ``ladder``, ``replay``, ``start``) and
 are imported at once instead: importing a submodule sets the package attribute
 of that name to the *module*, which would hide the lazy function.
 """
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from siplab.lab.flow import flow
 from siplab.lab.ladder import ladder
+from siplab.lab.replay import replay
 from siplab.lab.start import start
 
 if TYPE_CHECKING:
@@ -55,8 +57,12 @@ if TYPE_CHECKING:
         plot_stream,
         plot_waveform,
     )
+    from siplab.lab.replay import Replayer, ReplayReport, ReplayStep, Verdict
     from siplab.lab.start import DEFAULT_USERS, Account, Lab
     from siplab.lab.trace import Trace
+    from siplab.lab.widgets import Dialer, dialers
+    from siplab.lab.widgets_ladder import LiveLadder
+    from siplab.lab.widgets_state import Light, Phase
 
 __all__ = [
     "SimNetwork",
@@ -97,10 +103,26 @@ __all__ = [
     "plot_spectrogram",
     "plot_stream",
     "audio",
+    # replaying one side of a capture against a live UA or server
+    "replay",
+    "Replayer",
+    "ReplayReport",
+    "ReplayStep",
+    "Verdict",
+    # widgets (ipywidgets, imported when one is made)
+    "Dialer",
+    "dialers",
+    "LiveLadder",
+    "Light",
+    "Phase",
 ]
 
 # name -> the module that defines it, imported on first use.
 _EXPORTS = {
+    "Replayer": "siplab.lab.replay",
+    "ReplayReport": "siplab.lab.replay",
+    "ReplayStep": "siplab.lab.replay",
+    "Verdict": "siplab.lab.replay",
     "RtpStreamStats": "siplab.lab.analysis",
     "rtp_streams": "siplab.lab.analysis",
     "diagram": "siplab.lab.diagrams",
@@ -133,6 +155,11 @@ _EXPORTS = {
     "Account": "siplab.lab.start",
     "Lab": "siplab.lab.start",
     "Trace": "siplab.lab.trace",
+    "Dialer": "siplab.lab.widgets",
+    "dialers": "siplab.lab.widgets",
+    "LiveLadder": "siplab.lab.widgets_ladder",
+    "Light": "siplab.lab.widgets_state",
+    "Phase": "siplab.lab.widgets_state",
 }
 
 

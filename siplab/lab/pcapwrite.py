@@ -218,6 +218,8 @@ def write_trace(items: Iterable[WireMessage | MediaPacket], path: Path, *,
     builder = _FrameBuilder(servers or set())
     for item in items:
         transport = item.src.transport if isinstance(item, WireMessage) else "udp"
+        # TLS and WSS are written as what they carry, decrypted (a trace holds the SIP).
+        transport = {"tls": "tcp", "wss": "ws"}.get(transport, transport)
         if transport in ("tcp", "ws"):
             builder.stream(item.time, item.src, item.dst, item.data, transport)
         else:

@@ -246,6 +246,8 @@ def decode_stream(source: object, stream: object | None = None, *,
             continue
         done.add(marks.extended[i])
         packet = packets.packets[i]
+        if packet.payload_type != packets.payload_type:
+            continue  # another format in the stream, such as RFC 4733 DTMF: not this audio
         reference = extend_timestamp(packet.timestamp, reference)
         offset = (reference - first) * rate // packets.clock_rate
         pieces.append((offset, np.asarray(decode.decode(packet.payload), dtype=np.int16)))

@@ -23,11 +23,21 @@ would. A datagram that was sent and never arrived stays: it was on the wire.
 With ``Trace(rtp=True)`` the trace keeps RTP and RTCP packets too: an RTP
 endpoint reports them through the same hook, with transport ``"rtp"`` or
 ``"rtcp"`` (:attr:`Trace.media`).
+
+**Sharing a trace.** Digest never sends the password, but the
+``Authorization`` header carries a hash of it (``response=``) and the
+client's nonce (``cnonce=``): enough for someone with the capture to try
+passwords offline. ``Trace(redact=True)`` keeps every message with those two
+values replaced by ``"NOT SHOWN"`` (:func:`redact_credentials`), and
+``trace.to_pcap(path, redact=True)`` does the same in the file only. The body
+is untouched, so Content-Length stays right.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,10 +50,36 @@ from siplab.sip.transport import Peer
 if TYPE_CHECKING:
     from siplab.aio.transport import TraceRecord
 
-__all__ = ["Trace", "MEDIA_TRANSPORTS"]
+__all__ = ["Trace", "MEDIA_TRANSPORTS", "redact_credentials", "HIDDEN"]
 
 #: The transports an RTP endpoint reports its packets with.
 MEDIA_TRANSPORTS = ("rtp", "rtcp")
+#: What a redacted value reads (the same words as UserAgentConfig's repr).
+HIDDEN = "NOT SHOWN"
+
+# The header with its folded continuation lines (a line that starts with a space, §7.3.1).
+_CREDENTIAL_LINE = re.compile(
+    rb"(?im)^((?:proxy-)?authorization[ \t]*:)([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
+_SECRET_PARAM = re.compile(rb'(?i)\b(response|cnonce)([ \t]*=[ \t]*)("[^"]*"|[^,\s]*)')
+
+
+def redact_credentials(data: bytes) -> bytes:
+    """``data`` (one SIP message) with the ``response`` and ``cnonce`` of every
+    Authorization and Proxy-Authorization header replaced by ``"NOT SHOWN"``.
+
+    Only the header section changes, so the body and its Content-Length stay as
+    they were; bytes that hold no such header come back unchanged.
+    """
+    head, separator, body = data.partition(b"\r\n\r\n")
+    if b"uthorization" not in head:  # (either case of the A)
+        return data
+
+    def hide_params(line: re.Match[bytes]) -> bytes:
+        value = _SECRET_PARAM.sub(lambda m: m.group(1) + m.group(2) + b'"' +
+                                  HIDDEN.encode() + b'"', line.group(2))
+        return line.group(1) + value
+
+    return _CREDENTIAL_LINE.sub(hide_params, head) + separator + body
 
 
 class Trace:
@@ -53,8 +89,9 @@ class Trace:
     or a TransportManager, or call :meth:`attach`.
     """
 
-    def __init__(self, *, rtp: bool = False) -> None:
+    def __init__(self, *, rtp: bool = False, redact: bool = False) -> None:
         self.rtp = rtp
+        self.redact = redact  # keep credentials out (see the module docstring)
         self.records: list[TraceRecord] = []  # as the hooks gave them, in arrival order
         self._attached: list[Any] = []
 
@@ -64,6 +101,10 @@ class Trace:
     def __call__(self, record: TraceRecord) -> None:
         if record.transport in MEDIA_TRANSPORTS and not self.rtp:
             return
+        if self.redact and record.transport not in MEDIA_TRANSPORTS:
+            hidden = redact_credentials(record.data)
+            if hidden is not record.data:
+                record = dataclasses.replace(record, data=hidden)
         self.records.append(record)
 
     def attach(self, *endpoints: Any) -> Trace:
@@ -153,15 +194,30 @@ class Trace:
 
     # -- to Wireshark --------------------------------------------------------------------
 
-    def to_pcap(self, path: str | os.PathLike[str]) -> Path:
+    def to_pcap(self, path: str | os.PathLike[str], *, redact: bool = False) -> Path:
         """Write the trace as a pcap file of Ethernet/IP/UDP and TCP frames, built with scapy.
 
         UDP messages are one datagram each; TCP connections get their
         three-way handshake and consistent sequence numbers; WebSocket
         connections their HTTP upgrade and (client-masked) frames; RTP and
         RTCP are UDP. Wireshark decodes it as if it had captured the
-        network (see :mod:`siplab.lab.pcapwrite`). Returns the path.
+        network (see :mod:`siplab.lab.pcapwrite`). TLS and WSS are written
+        as the TCP and WebSocket they carry, decrypted. ``redact`` writes
+        the credentials as ``"NOT SHOWN"`` (:func:`redact_credentials`).
+        Returns the path.
         """
         from siplab.lab.pcapwrite import write_trace  # imports scapy (about 1.5 s)
 
-        return write_trace(self.wire(), Path(path), servers=self.servers())
+        items = self.wire()
+        if redact:
+            items = [_redacted(item) for item in items]
+        return write_trace(items, Path(path), servers=self.servers())
+
+
+def _redacted(item: WireMessage | MediaPacket) -> WireMessage | MediaPacket:
+    if not isinstance(item, WireMessage):
+        return item
+    hidden = redact_credentials(item.data)
+    if hidden is item.data:
+        return item
+    return dataclasses.replace(item, data=hidden, message=parse_message(hidden))
