@@ -10,9 +10,11 @@ WebSocket (RFC 7118) to :class:`~siplab.aio.server.LabServer`:
 * a call from JsSIP to SIP.js through the server (RFC 3261 §13-16, RFC 3665
   §3.2), the audio flowing peer to peer between the two browsers (WebRTC:
   ICE, DTLS-SRTP, Opus) while the server only signals;
-* a call between a browser and a siplab user agent, each way: siplab has no
-  WebRTC yet, so the media offer it cannot take is refused with 488 Not
-  Acceptable Here (RFC 3261 §21.4.26), and each side ends cleanly.
+* a call between a browser and a siplab user agent, each way: siplab answers
+  the browser's WebRTC offer on its WebRTC path (aiortc: ICE, DTLS-SRTP), and
+  audio flows both ways; a plain RTP/AVP offer from siplab is refused by the
+  browser with 488 Not Acceptable Here (RFC 3261 §21.4.26), and each side ends
+  cleanly.
 
 The browser side is ``web/phone.html`` (see ``web/phone.js``): one page that
 loads either library and offers the same small API, ``window.phone``. The
@@ -27,6 +29,7 @@ import re
 import pytest
 
 from siplab.aio.errors import CallFailed
+from siplab.aio.session import Session
 from tests.browser.conftest import STEP_TIMEOUT, USERS, Lab, OpenPhone
 
 pytestmark = pytest.mark.interop
@@ -34,7 +37,7 @@ pytestmark = pytest.mark.interop
 LIBRARIES = ["jssip", "sipjs"]
 DIGEST_REGISTRATION = ["<- REGISTER", "-> 401 Unauthorized", "<- REGISTER", "-> 200 OK"]
 
-#: What siplab offers today: plain RTP (RFC 3551 PCMU), no ICE, no DTLS-SRTP.
+#: What siplab offers by default: plain RTP (RFC 3551 PCMU), no ICE, no DTLS-SRTP.
 PLAIN_RTP_OFFER = (
     "v=0\r\n"
     "o=carol 1 1 IN IP4 127.0.0.1\r\n"
@@ -176,16 +179,14 @@ def test_jssip_calls_sipjs_and_both_hear_audio(lab: Lab, open_phone: OpenPhone) 
     assert stats.idle, stats
 
 
-def test_jssip_calls_siplab_which_refuses_the_webrtc_offer_with_488(lab: Lab,
-                                                                    open_phone: OpenPhone) -> None:
-    """Bridging WebSocket and UDP: the INVITE gets through, the media offer cannot be taken.
+def test_jssip_calls_siplab_which_answers_the_webrtc_offer(lab: Lab,
+                                                           open_phone: OpenPhone) -> None:
+    """Bridging WebSocket and UDP: the INVITE gets through, and siplab answers it with WebRTC.
 
-    siplab has no WebRTC yet (a later issue brings it), so a siplab user agent
-    cannot answer an offer of ``UDP/TLS/RTP/SAVPF`` (ICE, DTLS-SRTP): it
-    refuses it with 488 Not Acceptable Here (RFC 3261 §21.4.26, RFC 3264 §6).
-    That is the expected outcome for now, not a bug: the signalling completes
-    across the two transports and both ends finish cleanly. JsSIP reports the
-    488 with its cause "Incompatible SDP".
+    The offer is ``UDP/TLS/RTP/SAVPF`` (ICE, DTLS-SRTP); a siplab user agent
+    answers it on its WebRTC path (aiortc) with 127.0.0.1 host candidates, and
+    audio flows peer to peer while the server only signals: siplab hears the
+    fake microphone's beeps, the browser receives siplab's tone.
     """
     carol = lab.user_agent("carol")
     alice = open_phone("alice", "jssip")
@@ -199,17 +200,24 @@ def test_jssip_calls_siplab_which_refuses_the_webrtc_offer_with_488(lab: Lab,
     assert re.search(r"^m=audio \d+ UDP/TLS/RTP/SAVPF ", offer, re.MULTILINE), offer
     assert "a=ice-ufrag:" in offer, offer
     assert "a=fingerprint:sha-256 " in offer, offer
-    lab.run(invitation.reject(488))
+    lab.run(invitation.accept(source="tone:440"))
+    assert re.search(r"^m=audio \d+ UDP/TLS/RTP/SAVPF ", invitation.local_body.decode(),
+                     re.MULTILINE)
 
     result = alice.outcome()
-    assert result == {"ok": False, "status": 488, "reason": "Not Acceptable Here",
-                      "cause": "Incompatible SDP (remote)"}
-    assert lab.run(invitation.terminated(timeout=STEP_TIMEOUT)) == "rejected"
+    assert result == {"ok": True, "status": 200, "reason": "OK", "cause": "established"}
+    alice.page.wait_for_timeout(1200)  # ICE, DTLS, then two of the fake microphone's beeps
+    heard = alice.stats()  # siplab's tone reached the browser, decoded
+    assert heard is not None
+    assert heard["connectionState"] == "connected", heard
+    assert heard["packetsReceived"] >= 25, heard
+    assert heard["totalAudioEnergy"] > 0, heard
+    assert lab.run(_rms(invitation)) > 0  # siplab heard the browser
+    alice.hangup()
+    assert lab.run(invitation.terminated(timeout=STEP_TIMEOUT)) == "remote bye"
     assert alice.state == "idle"
-    assert lab.labels("ws", since=start) == [
-        "<- INVITE", "-> 100 Trying", "-> 488 Not Acceptable Here", "<- ACK"]
-    assert first_seen(lab.labels("udp", since=start)) == [
-        "-> INVITE", "<- 100 Trying", "<- 488 Not Acceptable Here", "-> ACK"]
+    assert lab.labels("ws", since=start)[:4] == [
+        "<- INVITE", "-> 100 Trying", "-> 200 OK", "<- ACK"]
     stats = lab.wait_idle()
     assert stats.idle, stats
 
@@ -247,6 +255,11 @@ def test_siplab_calls_jssip_which_refuses_a_plain_rtp_offer_with_488(lab: Lab,
         "<- INVITE", "-> 100 Trying", "-> 180 Ringing", "-> 488 Not Acceptable Here", "<- ACK"]
     stats = lab.wait_idle()
     assert stats.idle, stats
+
+
+async def _rms(session: Session) -> float:
+    """The RMS level of what a siplab session heard (read on the lab's loop)."""
+    return session.heard.rms() if session.heard is not None else 0.0
 
 
 # --- the page itself ----------------------------------------------------------------------------
