@@ -32,9 +32,24 @@ that machine as a table.
 
 Two media paths, chosen by the remote offer (DESIGN.md, "Media: two paths"):
 ``RTP/AVP`` is the plain path of SIP phones, siplab's own RTP; a browser's
-``UDP/TLS/RTP/SAVPF`` (ICE, DTLS-SRTP) is the WebRTC path, which siplab
-gains in issue 6. Until then such an offer is refused with 488 and the reason
-:data:`WEBRTC_NOT_YET`.
+``UDP/TLS/RTP/SAVPF`` (ICE, DTLS-SRTP, RFC 8829) is the WebRTC path, carried
+by aiortc (:mod:`siplab.aio.webrtc`). **siplab answers what it can**: a Call
+configured for both paths (``paths``, by default both when the capabilities
+accept WebRTC) answers each offer on the offer's own path, a plain offer with
+plain RTP and a WebRTC offer with WebRTC. An offer on a path the Call does not
+answer (a SIP phone's RTP/AVP offer to a WebRTC-only user agent, a browser's
+offer to a plain-only one) is refused with **488** and a Warning that says so
+(:data:`NO_COMMON_PATH`): the LabServer only signals and relays no media, so
+nothing in the middle could turn one path into the other; both ends need a
+path in common.
+
+On the WebRTC path the SDP that goes out comes from the WebRTC engine, which
+alone knows its ICE credentials, candidates and DTLS fingerprint: the Call
+still decides (codecs, DTMF, directions, or the 488), the engine writes, and
+:meth:`Call.offer` (given the engine's offer) or
+:meth:`Call.adopt_local_description` (given its answer) records what was sent.
+Mid-call re-offers (hold, resume) reuse that description with new directions
+(:mod:`siplab.sdp.webrtc`), so the connection already up carries on.
 
 When an offer cannot be answered, :meth:`Call.refusal` says what to send back:
 **488 Not Acceptable Here** when nothing in it fits (RFC 3261 §21.4.26, RFC 3264
@@ -51,10 +66,16 @@ reads (Cisco's; see :func:`dtmf_relay_body`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from siplab.errors import InvalidStateError, RemoteProtocolError
+from siplab.errors import (
+    InvalidStateError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    SipParseError,
+)
 from siplab.ids import IdSource
 from siplab.sdp import (
     Capabilities,
@@ -71,6 +92,7 @@ from siplab.sdp import (
     update_offer,
 )
 from siplab.sdp.errors import WARNING_MEDIA_TYPE
+from siplab.sdp.webrtc import reanswer, rtp_streams
 from siplab.sip.grammar import quote, split_commas, unquote
 
 __all__ = [
@@ -81,7 +103,8 @@ __all__ = [
     "SdpRefusal",
     "refusal_for",
     "TRANSITIONS",
-    "WEBRTC_NOT_YET",
+    "NO_COMMON_PATH",
+    "NO_MEDIA_RELAY",
     "media_path_of",
     "DTMF_RELAY",
     "DTMF",
@@ -93,8 +116,10 @@ __all__ = [
     "parse_warnings",
 ]
 
-#: The reason a WebRTC offer is refused until the WebRTC path exists.
-WEBRTC_NOT_YET = "WebRTC media arrives in issue 6"
+#: How the refusal of an offer on a path the Call does not answer begins (488, warn-code 304).
+NO_COMMON_PATH = "no common media path"
+#: Why the two paths cannot meet in the middle: said in every such refusal.
+NO_MEDIA_RELAY = "LabServer relays no media, so both ends need the same media path"
 
 #: RFC 3261 §20.43 warn-code 399, "Miscellaneous warning": used for a malformed SDP.
 WARNING_MISC = 399
@@ -117,7 +142,7 @@ class MediaPath(StrEnum):
     """Which engine carries the media, chosen by the remote offer's transport protocol."""
 
     PLAIN = "plain"  # RTP/AVP: SIP phones, sipp, baresip; siplab's own RTP
-    WEBRTC = "webrtc"  # UDP/TLS/RTP/SAVPF with ICE and DTLS-SRTP: browsers (issue 6)
+    WEBRTC = "webrtc"  # UDP/TLS/RTP/SAVPF with ICE and DTLS-SRTP: browsers, aiortc
 
 
 IDLE = OfferAnswerState.IDLE
@@ -182,7 +207,10 @@ class Call:
 
     ``capabilities`` are the codecs we accept, best first; ``address`` and
     ``port`` are where our RTP endpoint receives (the ``c=`` and ``m=`` of
-    everything we write). ``ids`` draws the ``o=`` session id.
+    everything we write). ``ids`` draws the ``o=`` session id. ``paths``: the
+    media paths whose offers we answer (default: plain, and WebRTC too when
+    ``capabilities.accept_webrtc``); an offer on another path gets 488
+    (:data:`NO_COMMON_PATH`; see the module docstring).
 
     After each complete exchange :attr:`negotiation` explains it (``.table()``
     for a notebook), :attr:`params` holds the audio stream's
@@ -201,8 +229,21 @@ class Call:
         port: int,
         ids: IdSource | None = None,
         username: str = "-",
+        paths: Iterable[MediaPath | str] | None = None,
     ) -> None:
-        self.capabilities = capabilities if capabilities is not None else Capabilities()
+        caps = capabilities if capabilities is not None else Capabilities()
+        if paths is None:
+            chosen = {MediaPath.PLAIN}
+            if caps.accept_webrtc:
+                chosen.add(MediaPath.WEBRTC)
+        else:
+            chosen = {MediaPath(p) for p in paths}
+        if not chosen:
+            raise LocalProtocolError("a Call answers at least one media path")
+        if MediaPath.WEBRTC in chosen and not caps.accept_webrtc:
+            caps = replace(caps, accept_webrtc=True)  # negotiate() must take SAVPF streams
+        self.capabilities = caps
+        self.paths: frozenset[MediaPath] = frozenset(chosen)
         self.address = address
         self.port = port
         self.ids = ids if ids is not None else IdSource()
@@ -248,18 +289,44 @@ class Call:
 
     # -- we offer ----------------------------------------------------------------------
 
-    def offer(self) -> bytes:
+    def offer(self, description: bytes | str | None = None) -> bytes:
         """Our first offer: every codec we accept, best first, sendrecv (RFC 3264 §5).
 
         Goes in the INVITE, or in the 200 that answers an INVITE without SDP.
+        On the WebRTC path the engine writes the offer (ICE, DTLS): pass it as
+        ``description`` and the Call records it as ours; the path is the
+        offer's own.
         """
         if self.state is not IDLE:
             raise InvalidStateError(f"offer() is for the first offer; the call is "
                                     f"{self.state}: use hold(), resume() or reoffer()")
-        sd = create_offer(self.capabilities, address=self.address, audio_port=self.port,
-                          ids=self.ids, username=self.username)
-        self.path = MediaPath.PLAIN
+        if description is None:
+            sd = create_offer(self.capabilities, address=self.address, audio_port=self.port,
+                              ids=self.ids, username=self.username)
+        else:
+            sd = parse(description)
+        self.path = media_path_of(sd)
         return self._send_offer(sd, "call")
+
+    def adopt_local_description(self, body: bytes | str) -> bytes:
+        """The WebRTC engine wrote the answer that goes out: record it as ours.
+
+        Call it right after :meth:`answer_offer` on the WebRTC path, with the
+        engine's answer to the same offer (same m-lines); the negotiation, the
+        Call's decision, stays. Returns the body to send.
+        """
+        sd = parse(body)
+        if self.remote_sdp is None or len(sd.media) != len(self.remote_sdp.media):
+            raise LocalProtocolError("the engine's description does not answer the last offer")
+        if not self.history or self.history[-1].sender != "local":
+            raise InvalidStateError("nothing of ours to replace: answer an offer first")
+        self.local_sdp = sd
+        if self.negotiation is not None and self.negotiation.role == "answerer":
+            self.negotiation = replace(self.negotiation, answer=sd)
+        data = str(sd).encode("utf-8")
+        last = self.history[-1]
+        self.history[-1] = SdpRecord(last.sender, last.kind, last.purpose, data, last.outcome)
+        return data
 
     def hold(self) -> bytes:
         """A re-offer that puts the call on hold: sendrecv -> sendonly (RFC 3264 §8.4)."""
@@ -278,7 +345,9 @@ class Call:
         self._check("send offer")
         if self.local_sdp is None:
             raise InvalidStateError("nothing to re-offer: no SDP was sent in this call yet")
-        sd = update_offer(self.local_sdp, hold=hold)
+        # On the WebRTC path only the RTP m-lines have a direction (not the data channel's).
+        streams = rtp_streams(self.local_sdp) if self.path is MediaPath.WEBRTC else None
+        sd = update_offer(self.local_sdp, hold=hold, streams=streams)
         return self._send_offer(sd, purpose)
 
     def _send_offer(self, sd: SessionDescription, purpose: str) -> bytes:
@@ -349,20 +418,22 @@ class Call:
         try:
             offer = parse(body)
             path = media_path_of(offer)
+            if path not in self.paths or (self.path is not None and path is not self.path):
+                raise _path_refused(offer, path, self.paths if self.path is None
+                                    else frozenset({self.path}))
             # While we hold the call we keep not listening, whatever the peer re-offers.
             wanted = Direction.SENDONLY if self.held else Direction.SENDRECV
-            try:
-                negotiation = negotiate(
-                    offer, self.capabilities, address=self.address, port=self.port,
-                    direction=wanted, previous=self.local_sdp, ids=self.ids,
-                    username=self.username,
-                )
-            except NegotiationError as error:
-                if path is MediaPath.WEBRTC and not self.capabilities.accept_webrtc:
-                    raise _webrtc_refused(offer, error.negotiation) from error
-                raise
-            if path is MediaPath.WEBRTC and not self.capabilities.accept_webrtc:
-                raise _webrtc_refused(offer, negotiation)
+            negotiation = negotiate(
+                offer, self.capabilities, address=self.address, port=self.port,
+                direction=wanted, previous=self.local_sdp, ids=self.ids,
+                username=self.username,
+            )
+            if path is MediaPath.WEBRTC and purpose != "call" and self.local_sdp is not None:
+                # The connection is up: answer with our last description, new directions.
+                directions = [stream.direction for stream in negotiation.streams]
+                answer_sd = reanswer(self.local_sdp, offer, directions,
+                                     remote_before=self.remote_sdp)
+                negotiation = replace(negotiation, answer=answer_sd)
         except (SdpParseError, NegotiationError) as error:
             self.failure = error
             self.history.append(SdpRecord("remote", "offer", purpose, body, _outcome(error)))
@@ -415,13 +486,20 @@ def refusal_for(error: RemoteProtocolError, agent: str = "siplab") -> SdpRefusal
     return SdpRefusal(status, reason, (header,), explanation)
 
 
-def _webrtc_refused(offer: SessionDescription,
-                    negotiation: Negotiation | None) -> NegotiationError:
-    proto = next((m.proto for m in offer.media if m.is_webrtc), "UDP/TLS/RTP/SAVPF")
+_PATH_NAMES = {
+    MediaPath.PLAIN: "plain RTP (SIP phones)",
+    MediaPath.WEBRTC: "WebRTC (browsers: ICE, DTLS-SRTP)",
+}
+
+
+def _path_refused(offer: SessionDescription, path: MediaPath,
+                  answered: frozenset[MediaPath]) -> NegotiationError:
+    """488 for an offer on a path we do not answer: says which paths, and why no relay helps."""
+    proto = next((m.proto for m in offer.media if m.port != 0), "no live stream")
+    ours = " or ".join(_PATH_NAMES[p] for p in sorted(answered))
     return NegotiationError(
-        f"{WEBRTC_NOT_YET}: the offer is {proto} (ICE and DTLS-SRTP, a browser's); "
-        "siplab's plain path answers RTP/AVP",
-        negotiation=negotiation,
+        f"{NO_COMMON_PATH}: the offer is {_PATH_NAMES[path]}, {proto}; this user agent "
+        f"answers {ours} only. {NO_MEDIA_RELAY}",
         warning_code=WARNING_MEDIA_TYPE,
     )
 
@@ -448,10 +526,15 @@ def warning_header(code: int, text: str, agent: str = "siplab") -> tuple[str, st
 def parse_warnings(value: str | None) -> list[tuple[int, str, str]]:
     """Read a Warning header value into ``(code, agent, text)`` triples; bad items skipped."""
     found: list[tuple[int, str, str]] = []
-    for item in split_commas(value or ""):
+    try:
+        items = split_commas(value or "")
+    except SipParseError:  # an unbalanced quote or bracket: nothing readable
+        return found
+    for item in items:
         parts = item.split(" ", 2)
-        if len(parts) == 3 and parts[0].isdigit() and len(parts[0]) == 3:
-            found.append((int(parts[0]), parts[1], unquote(parts[2].strip())))
+        code = _ascii_number(parts[0], 3) if len(parts) == 3 and len(parts[0]) == 3 else None
+        if code is not None:
+            found.append((code, parts[1], unquote(parts[2].strip())))
     return found
 
 
@@ -500,4 +583,12 @@ def parse_dtmf(body: bytes, content_type: str | None) -> DtmfPress | None:
     if digit is None:
         return None
     duration = fields.get("duration", "")
-    return DtmfPress(digit, "info", int(duration) if duration.isdigit() else None)
+    # ASCII digits, at most 6 (over 16 minutes): int() refuses "²", which isdigit() accepts.
+    return DtmfPress(digit, "info", _ascii_number(duration, 6))
+
+
+def _ascii_number(text: str, max_digits: int) -> int | None:
+    """``text`` as a number when it is 1 to ``max_digits`` ASCII digits, else None."""
+    if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None

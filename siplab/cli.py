@@ -73,9 +73,16 @@ Run the lab's registrar and proxy (siplab.aio.LabServer) until Ctrl-C or SIGTERM
 Phones register with it and call each other through it; a UDP phone and a
 WebSocket browser can call each other (it bridges the transports).
 
+A lab server belongs on loopback (127.0.0.1): on any other address, anyone
+who reaches the machine can register and call through it, and a warning says so
+on stderr. --tls and --wss use a self-signed certificate made on first start in
+~/.cache/siplab/tls (its path is printed), or --tls-cert/--tls-key. Web pages
+may open a WebSocket only from the server's own host, or from each --ws-origin.
+
 example:
   siplab server --udp 127.0.0.1:5060 --tcp 127.0.0.1:5060 --ws 127.0.0.1:8080 \\
                 --users alice:secret,bob:secret
+  siplab server --wss 127.0.0.1:8443 --tls 127.0.0.1:5061 --users alice:secret
 """
 
 
@@ -88,11 +95,19 @@ def _add_server(subparsers: Subparsers) -> None:
     )
     listen = parser.add_argument_group("listeners (at least one; each may be repeated)")
     for transport, example in (("udp", "127.0.0.1:5060"), ("tcp", "127.0.0.1:5060"),
-                               ("ws", "127.0.0.1:8080")):
+                               ("ws", "127.0.0.1:8080"), ("tls", "127.0.0.1:5061"),
+                               ("wss", "127.0.0.1:8443")):
         listen.add_argument(f"--{transport}", action="append", default=[],
                             metavar="HOST:PORT",
                             help=f"listen for SIP over {transport.upper()} "
                                  f"(e.g. {example}; port 0 = any free port)")
+    secure = parser.add_argument_group("TLS and WebSocket security")
+    secure.add_argument("--tls-cert", metavar="FILE",
+                        help="certificate (PEM) for --tls/--wss (default: a self-signed one)")
+    secure.add_argument("--tls-key", metavar="FILE", help="its private key (PEM)")
+    secure.add_argument("--ws-origin", action="append", default=None, metavar="ORIGIN",
+                        help="a web origin allowed to open a WebSocket, e.g. "
+                             "http://127.0.0.1:8000 (repeatable; * = any; default: same host)")
     auth = parser.add_argument_group("accounts (one of these)")
     auth.add_argument("--users", metavar="USER:PASSWORD,...",
                       help="accounts allowed to register, e.g. alice:secret,bob:secret")
@@ -149,9 +164,12 @@ def _add_user(users: dict[str, str], item: str, source: str) -> None:
 def _run_server(args: argparse.Namespace) -> int:
     try:
         listeners = {transport: [parse_host_port(value) for value in getattr(args, transport)]
-                     for transport in ("udp", "tcp", "ws")}
+                     for transport in ("udp", "tcp", "ws", "tls", "wss")}
         if not any(listeners.values()):
-            raise UsageError("give at least one listener: --udp, --tcp or --ws HOST:PORT")
+            raise UsageError("give at least one listener: --udp, --tcp, --ws, --tls or --wss "
+                             "HOST:PORT")
+        if (args.tls_cert is None) != (args.tls_key is None):
+            raise UsageError("give both --tls-cert and --tls-key, or neither")
         chosen = [args.users is not None, args.users_file is not None, args.open]
         if sum(chosen) != 1:
             raise UsageError("give exactly one of --users, --users-file or --open")
@@ -176,7 +194,10 @@ def _run_server(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         server = LabServer(udp=listeners["udp"], tcp=listeners["tcp"], ws=listeners["ws"],
-                           users=users, open=args.open, domain=args.domain)
+                           tls=listeners["tls"], wss=listeners["wss"],
+                           users=users, open=args.open, domain=args.domain,
+                           tls_cert=args.tls_cert, tls_key=args.tls_key,
+                           ws_origins=args.ws_origin)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -185,6 +206,13 @@ def _run_server(args: argparse.Namespace) -> int:
             for peer in server.addresses:
                 host = f"[{peer.host}]" if ":" in peer.host else peer.host
                 print(f"listening on {peer.transport} {host}:{peer.port}", flush=True)
+            for peer in server.public_addresses:
+                host = f"[{peer.host}]" if ":" in peer.host else peer.host
+                print(f"{PROG}: warning: {peer.transport} {host}:{peer.port} is not a loopback "
+                      "address: anyone who can reach this machine can register and call "
+                      "through this lab server", file=sys.stderr, flush=True)
+            if server.tls_certificate is not None:
+                print(f"TLS certificate: {server.tls_certificate.cert}", flush=True)
             names = ", ".join(server.users) if users is not None else "anyone (--open)"
             print(f"users: {names}", flush=True)
             await stop.wait()
@@ -201,6 +229,8 @@ Register with a SIP server and answer every call: send a tone or a WAV file,
 record what is heard, hang up after --duration seconds (or when the caller
 does), until Ctrl-C or SIGTERM. One line per call on stdout: codec, packets
 sent and received, RMS level of what was heard; progress goes to stderr.
+Plain RTP/AVP offers (SIP phones) and WebRTC offers (browsers: ICE,
+DTLS-SRTP) are each answered on their own path.
 
 example:
   siplab answer --user pybot --password secret --server 127.0.0.1:5060 \\
@@ -211,7 +241,8 @@ _CALL_DESCRIPTION = """\
 Call URI (sip:bob@127.0.0.1, or just bob), send a tone or a WAV file, record
 what is heard, and hang up after --duration seconds (default 5) unless the
 callee hangs up first. Prints one line for the call. Exit status 0 if the
-call connected and audio arrived, 1 otherwise.
+call connected and audio arrived, 1 otherwise. --webrtc offers WebRTC (ICE,
+DTLS-SRTP, as a browser does) instead of plain RTP/AVP.
 
 example:
   siplab call sip:pybot@127.0.0.1 --user alice --password secret \\
@@ -261,6 +292,8 @@ def _add_phone_flags(parser: argparse.ArgumentParser) -> None:
                        help="hang up after this many seconds of call")
     media.add_argument("--codecs", default=DEFAULT_CODECS, metavar="NAME,...",
                        help=f"codecs in order of preference (default: {DEFAULT_CODECS})")
+    media.add_argument("--video", action="store_true",
+                       help="on WebRTC calls, send a VP8 test pattern too")
     parser.add_argument("--debug", action="store_true",
                         help="log every SIP message and decision to stderr")
 
@@ -281,6 +314,8 @@ def _add_call(subparsers: Subparsers) -> None:
     )
     parser.add_argument("uri", metavar="URI", help="whom to call: sip:bob@127.0.0.1, or bob")
     _add_phone_flags(parser)
+    parser.add_argument("--webrtc", action="store_true",
+                        help="offer WebRTC (ICE, DTLS-SRTP, as a browser) instead of plain RTP")
     parser.set_defaults(handler=_run_call)
 
 
@@ -300,7 +335,8 @@ def _phone_settings(args: argparse.Namespace) -> dict[str, Any]:
     url = f"{args.transport}://{shown}:{port}" + ("/" if args.transport == "ws" else "")
     source = f"tone:{args.tone:g}" if args.tone is not None else args.play
     return {"uri": f"sip:{args.user}@{shown}", "password": args.password, "transport": url,
-            "codecs": codecs, "audio_source": source, "debug": args.debug}
+            "codecs": codecs, "audio_source": source, "debug": args.debug,
+            "webrtc": True if getattr(args, "webrtc", False) else None, "video": args.video}
 
 
 def _run_answer(args: argparse.Namespace) -> int:
@@ -510,9 +546,105 @@ def _run_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- siplab replay: one side of a captured call against a live phone or server --------
+
+_REPLAY_DESCRIPTION = """\
+Replay one side of a call (or registration) from a pcap against a live SIP phone
+or server: its messages are sent again with a new Call-ID, tags, branches, our
+address in Via/Contact/SDP and fresh digest answers, and the other side is
+expected to answer as it did in the capture. One row per step (expected, got,
+verdict); exit status 0 only if every step matched.
+
+--as caller sends the first request to --target. --as callee waits for the
+INVITE (on --listen, or after --register at --target, a server such as
+`siplab server`).
+
+examples:
+  siplab replay call.pcap --as caller --target 127.0.0.1:5060
+  siplab replay call.pcap --as callee --target 127.0.0.1:5060 --register \\
+                --username bob --password secret
+  siplab replay reg.pcap --call-id 8f2c@10.0.0.1 --target 127.0.0.1:5060 --password secret
+"""
+
+
+def _add_replay(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "replay",
+        help="replay one side of a captured call against a live phone or server",
+        description=_REPLAY_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("pcap", metavar="PCAP", help="a pcap or pcapng capture file")
+    parser.add_argument("--as", dest="side", default="caller", metavar="SIDE",
+                        help="caller, callee, an endpoint HOST:PORT or a user name of the "
+                             "capture (default: caller)")
+    parser.add_argument("--target", metavar="HOST:PORT",
+                        help="where to send (needed for the caller and for --register)")
+    parser.add_argument("--transport", choices=("udp", "tcp"), default="udp",
+                        help="how to reach the target (default: udp)")
+    parser.add_argument("--listen", metavar="HOST:PORT",
+                        help="our address (default: a free port)")
+    parser.add_argument("--call-id", metavar="ID",
+                        help="the dialog to replay (default: the first INVITE, else REGISTER)")
+    parser.add_argument("--register", action="store_true",
+                        help="as the callee, first register its address at --target")
+    parser.add_argument("--username", help="digest user (default: the captured one)")
+    parser.add_argument("--password", help="answer digest challenges with this password")
+    parser.add_argument("--rtp", action="store_true",
+                        help="send the captured RTP of this side too, with its pacing")
+    parser.add_argument("--timeout", type=_positive("seconds", 3600), default=5.0,
+                        metavar="SECONDS", help="how long each step waits (default: 5)")
+    parser.set_defaults(handler=_run_replay)
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    try:
+        target = parse_host_port(args.target) if args.target is not None else None
+        listen = parse_host_port(args.listen) if args.listen is not None else None
+        if args.register and target is None:
+            raise UsageError("--register needs --target HOST:PORT (the registrar)")
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    import asyncio
+
+    from siplab.errors import LocalProtocolError
+    from siplab.lab.replay import Replayer
+    from siplab.lab.replay_report import ReplayStep, format_header, format_row
+
+    def show(row: ReplayStep) -> None:
+        print(format_row(row), flush=True)
+
+    try:
+        # A bad file, no call in it, an unknown side: a SipError, one line from main().
+        replayer = Replayer(args.pcap, as_=args.side, target=target, transport=args.transport,
+                            local=listen, call_id=args.call_id, username=args.username,
+                            password=args.password, register=args.register,
+                            timeout=args.timeout, rtp=args.rtp, on_step=show)
+    except LocalProtocolError as error:  # the arguments do not fit this capture
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        async with replayer:
+            local = replayer.local
+            assert local is not None
+            script = replayer.script
+            _progress(f"{script.source}: replaying the {script.role} of {script.method} "
+                      f"{script.call_id} ({len(script.steps)} steps) from {local}")
+            if script.role == "callee" and not args.register:
+                _progress(f"waiting for the {script.method} on {local}")
+            print(format_header(), flush=True)
+            report = await replayer.run()
+        print(report.summary(), flush=True)
+        return 0 if report.ok else 1
+
+    return asyncio.run(run())
+
+
 # Functions that add one subcommand each to the parser; see the module docstring.
 _SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
-    _add_server, _add_answer, _add_call, _add_ladder, _add_analyze,
+    _add_server, _add_answer, _add_call, _add_ladder, _add_analyze, _add_replay,
 ]
 
 

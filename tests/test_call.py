@@ -13,9 +13,10 @@ import pytest
 from siplab.call import (
     DTMF,
     DTMF_RELAY,
+    NO_COMMON_PATH,
+    NO_MEDIA_RELAY,
     TRANSITIONS,
     WARNING_MISC,
-    WEBRTC_NOT_YET,
     Call,
     DtmfPress,
     MediaPath,
@@ -142,7 +143,7 @@ class TestInitialOfferAnswer:
 
 
 class TestRefusals:
-    """488 when nothing fits (RFC 3264 §6), 400 for malformed SDP, WebRTC until issue 6."""
+    """488 when nothing fits (RFC 3264 §6), 400 for malformed SDP, 488 for a path not answered."""
 
     def test_no_common_codec_raises_488_with_a_warning_that_names_the_codecs(self) -> None:
         bob = callee("PCMA")
@@ -172,16 +173,26 @@ class TestRefusals:
         assert "line 4" in text
         assert bob.state is OfferAnswerState.IDLE
 
-    def test_webrtc_offer_is_refused_with_488_until_issue_6(self) -> None:
-        bob = callee()
+    def test_webrtc_offer_to_a_plain_only_call_is_refused_with_488_naming_the_paths(
+            self) -> None:
+        bob = callee()  # capabilities without accept_webrtc: the plain path only
         with pytest.raises(NegotiationError) as raised:
             bob.answer_offer(CHROME_OFFER.encode())
-        assert WEBRTC_NOT_YET in str(raised.value)
+        assert NO_COMMON_PATH in str(raised.value)
         assert "UDP/TLS/RTP/SAVPF" in str(raised.value)
+        assert NO_MEDIA_RELAY in str(raised.value)
         refusal = bob.refusal(raised.value)
         [(code, _, text)] = parse_warnings(refusal.headers[0][1])
         assert (refusal.status, code) == (488, 304)  # Media type not available
-        assert text.startswith(WEBRTC_NOT_YET)
+        assert text.startswith(NO_COMMON_PATH)
+
+    def test_plain_offer_to_a_webrtc_only_call_is_refused_with_488(self) -> None:
+        bob = Call(Capabilities(), port=CALLEE_PORT, ids=IdSource("b"),
+                   paths=(MediaPath.WEBRTC,))
+        with pytest.raises(NegotiationError) as raised:
+            bob.answer_offer(caller().offer())
+        assert str(raised.value).startswith(f"{NO_COMMON_PATH}: the offer is plain RTP")
+        assert NO_MEDIA_RELAY in str(raised.value)
 
     def test_webrtc_offer_takes_the_webrtc_path_when_capabilities_accept_it(self) -> None:
         bob = Call(Capabilities(accept_webrtc=True), port=CALLEE_PORT, ids=IdSource("b"))

@@ -69,4 +69,5 @@ class CallFailed(RequestError):
 
 
 class TransportNotAvailable(LocalProtocolError, NotImplementedError):
-    """A transport siplab cannot use yet (``wss://``: TLS comes with issue 10)."""
+    """A transport siplab cannot use (none is left since TLS and WSS came; kept for callers
+    that catch it)."""

@@ -81,8 +81,11 @@ def with_direction(body: bytes, direction: str) -> bytes:
 def _next_version(origin: str) -> str:
     """``o=- 123 1 IN IP4 ...`` -> ``o=- 123 2 IN IP4 ...`` (RFC 3264 §8)."""
     fields = origin.split(" ")
-    if len(fields) >= 3 and fields[2].isdigit():
-        fields[2] = str(int(fields[2]) + 1)
+    # ASCII digits only and at most 20 (RFC 4566: a 64-bit number): int() refuses "²",
+    # which isdigit() accepts, and a 5,000-digit version would be slow to convert.
+    version = fields[2] if len(fields) >= 3 else ""
+    if 0 < len(version) <= 20 and version.isascii() and version.isdigit():
+        fields[2] = str(int(version) + 1)
     return " ".join(fields)
 
 

@@ -1,5 +1,9 @@
 """The audio of one call: its :class:`~siplab.call.Call` (SDP) driving its RTP endpoint.
 
+(This is the plain path, RTP/AVP. The WebRTC path's twin, with the same methods,
+is :class:`~siplab.aio.webrtc_media.WebRtcMedia`; :class:`MediaPool` opens
+whichever the call's offer asks for.)
+
 A :class:`~siplab.aio.session.Session` that carries SDP owns one
 :class:`CallMedia`, which joins three things:
 
@@ -25,22 +29,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from siplab.aio.audio import AudioSource, Recorder, source_from
 from siplab.aio.rtp import RtpEndpoint
 from siplab.aio.scheduler import MediaScheduler
-from siplab.call import Call, DtmfPress
+from siplab.call import Call, DtmfPress, MediaPath, media_path_of
 from siplab.ids import IdSource
-from siplab.sdp import Capabilities
+from siplab.sdp import Capabilities, SdpParseError, parse
 
-__all__ = ["CallMedia", "MediaPool"]
+if TYPE_CHECKING:
+    from siplab.aio.webrtc_media import WebRtcMedia
+
+__all__ = ["CallMedia", "MediaPool", "AnyMedia"]
 
 logger = logging.getLogger("siplab.media")
 
 
 class CallMedia:
     """A call's Call, RTP endpoint, source and recorder (see the module docstring)."""
+
+    path = MediaPath.PLAIN
 
     def __init__(self, call: Call, endpoint: RtpEndpoint, source: AudioSource,
                  recorder: Recorder | None) -> None:
@@ -56,13 +65,23 @@ class CallMedia:
     @classmethod
     async def open(cls, *, host: str, capabilities: Capabilities, ids: IdSource,
                    source: AudioSource | str | None, record: bool,
-                   scheduler: MediaScheduler | None = None) -> CallMedia:
+                   scheduler: MediaScheduler | None = None,
+                   paths: frozenset[MediaPath] | None = None) -> CallMedia:
         """Bind an RTP endpoint on ``host`` and make the Call that writes its port in SDP."""
         chosen = source_from(source)  # a bad spec raises before any socket is bound
         endpoint = await RtpEndpoint.open(host, 0, rtcp_mux=capabilities.rtcp_mux,
                                           scheduler=scheduler, ids=ids)
-        call = Call(capabilities, address=host, port=endpoint.local_port, ids=ids)
+        call = Call(capabilities, address=host, port=endpoint.local_port, ids=ids,
+                    paths=paths if paths is not None else (MediaPath.PLAIN,))
         return cls(call, endpoint, chosen, Recorder() if record else None)
+
+    async def offer(self) -> bytes:
+        """Our first offer (RTP/AVP, every codec we accept)."""
+        return self.call.offer()
+
+    async def answer(self, offer: bytes) -> bytes:
+        """Our answer to the INVITE's offer; raises NegotiationError (488) or SdpParseError."""
+        return self.call.answer_offer(offer)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "playing" if self.started else "ready"
@@ -112,34 +131,72 @@ class MediaPool:
 
     def __init__(self, *, capabilities: Capabilities, ids: IdSource,
                  source: AudioSource | str | None, record: bool,
-                 scheduler: MediaScheduler | None = None) -> None:
+                 scheduler: MediaScheduler | None = None,
+                 paths: frozenset[MediaPath] = frozenset({MediaPath.PLAIN}),
+                 webrtc: bool = False, video: bool = False) -> None:
         self.capabilities = capabilities
         self.ids = ids
         self.source = source
         self.record = record
         self.scheduler = scheduler
-        self.open_media: list[CallMedia] = []
+        self.paths = paths  # the paths whose offers we answer
+        self.webrtc = webrtc  # our own offers: WebRTC (True) or plain RTP/AVP
+        self.video = video
+        self.open_media: list[AnyMedia] = []
         self._closing: set[asyncio.Future[None]] = set()
 
+    def path_for(self, offer: bytes | None, webrtc: bool | None = None) -> MediaPath:
+        """Which engine a call gets: the offer's path if we answer it, else our own choice.
+
+        (An offer on a path we do not answer still gets a Call, of our preferred
+        path, whose refusal says so: 488, see :mod:`siplab.call`.)
+        """
+        ours = MediaPath.WEBRTC if (self.webrtc if webrtc is None else webrtc) else MediaPath.PLAIN
+        if not offer:
+            return ours
+        try:
+            asked = media_path_of(parse(offer))
+        except SdpParseError:
+            return ours  # the Call answers 400, whichever it is
+        if asked in self.paths:
+            return asked
+        return ours if ours in self.paths else next(iter(sorted(self.paths)))
+
     async def open(self, host: str, source: AudioSource | str | None = None,
-                   record: bool | None = None) -> CallMedia:
-        """A new call's media on ``host``: its own endpoint, source and recorder."""
-        media = await CallMedia.open(
-            host=host, capabilities=self.capabilities, ids=self.ids,
-            source=source if source is not None else self.source,
-            record=self.record if record is None else record, scheduler=self.scheduler,
-        )
+                   record: bool | None = None, *, offer: bytes | None = None,
+                   webrtc: bool | None = None, video: bool | None = None) -> AnyMedia:
+        """A new call's media on ``host``: its own endpoint, source and recorder.
+
+        ``offer`` is the INVITE's (we answer), else we offer: WebRTC if
+        ``webrtc`` (default: the pool's choice), plain RTP/AVP otherwise.
+        """
+        chosen_source = source if source is not None else self.source
+        chosen_record = self.record if record is None else record
+        media: AnyMedia
+        if self.path_for(offer, webrtc) is MediaPath.WEBRTC:
+            from siplab.aio.webrtc_media import WebRtcMedia  # aiortc loads with the first one
+
+            media = await WebRtcMedia.open(
+                host=host, capabilities=self.capabilities, ids=self.ids, source=chosen_source,
+                record=chosen_record, paths=self.paths,
+                video=self.video if video is None else video,
+            )
+        else:
+            media = await CallMedia.open(
+                host=host, capabilities=self.capabilities, ids=self.ids, source=chosen_source,
+                record=chosen_record, scheduler=self.scheduler, paths=self.paths,
+            )
         self.open_media.append(media)
         return media
 
-    def close(self, media: CallMedia) -> asyncio.Future[None]:
+    def close(self, media: AnyMedia) -> asyncio.Future[None]:
         """Close ``media`` in the background; the future is done once its sockets are closed."""
         future = asyncio.ensure_future(self._close(media))
         self._closing.add(future)
         future.add_done_callback(self._closing.discard)
         return future
 
-    async def _close(self, media: CallMedia) -> None:
+    async def _close(self, media: AnyMedia) -> None:
         try:
             await media.close()
         finally:
@@ -152,3 +209,8 @@ class MediaPool:
             self.close(media)
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+#: A call's media on either path (both have ``call``, ``endpoint``, ``offer()``, ``answer()``,
+#: ``apply()``, ``close()``, ``on_dtmf``, ``recorder``, ``started``, ``closed``).
+AnyMedia: TypeAlias = "CallMedia | WebRtcMedia"

@@ -166,6 +166,8 @@ class RtpEndpoint:
         self.octets_received = 0
         self.packets_ignored = 0  # unparsable, or a payload type not negotiated
         self.first_packet_time: float | None = None
+        #: Loop time the peer's last RTP or RTCP packet arrived: the RTP timeout watches it.
+        self.last_received: float | None = None
         # RTCP.
         self.rtcp = RtcpReporter(
             loop, self.sender, self.receiver, self._send_rtcp, interval=rtcp_interval
@@ -469,6 +471,7 @@ class RtpEndpoint:
         self.octets_received += len(packet.payload)
         if self.first_packet_time is None:
             self.first_packet_time = now
+        self.last_received = now
         self.receiver.receive(packet, now)
         self.wireshark.receive(packet, now)
         if self.on_packet is not None:
@@ -522,7 +525,9 @@ class RtpEndpoint:
             return
         if self.rtcp.receive(data, now) is None:
             self.packets_ignored += 1
-        elif not self.rtcp_mux:
+            return
+        self.last_received = now  # RTCP goes on even when the peer holds the call
+        if not self.rtcp_mux:
             self._rtcp_destination = (addr[0], addr[1])  # symmetric RTCP (RFC 4961)
 
     # --- statistics and the end ------------------------------------------------------------

@@ -202,7 +202,9 @@ class MediaScheduler:
                         periods = -(-(current + 1 - following) // stream.period_ticks)
                         following += periods * stream.period_ticks
                     self._put(following, stream)
-        if self._heap and self._timer_index is None:
+        # A stream put back above may have armed the timer for its own next point,
+        # later than a grid point already waiting in the heap: wake for the earliest.
+        if self._heap and (self._timer_index is None or self._heap[0] < self._timer_index):
             self._arm(self._heap[0])
 
     def close(self) -> None:

@@ -26,7 +26,21 @@ The command line ``siplab server`` is this class (see :mod:`siplab.cli`).
 
 A lab server is meant for the loopback interface. Listening on any other
 address lets anyone who reaches the machine register and call through it, so
-that is logged as a warning.
+that is logged as a warning (:attr:`LabServer.public_addresses` lists them).
+
+**Security.** ``tls=`` and ``wss=`` listeners speak SIP over TLS (§26.2) and
+secure WebSocket (RFC 7118) with the lab's self-signed certificate, made on
+first start in ``~/.cache/siplab/tls`` (:mod:`siplab.aio.tls`), or the
+``tls_cert``/``tls_key`` files given. WebSocket handshakes from web pages of
+other hosts are refused (``ws_origins``, :mod:`siplab.aio.origins`).
+Digest nonces expire after ``nonce_lifetime`` seconds and replays are
+refused (:mod:`siplab.sip.auth_server`); repeated wrong passwords are
+answered later and later (``auth_throttle``, :mod:`siplab.sip.auth_throttle`).
+
+**Faults.** :meth:`LabServer.restart` stops and starts again on the same
+ports with an empty location service, as a crashed server would (phones
+register again by themselves); ``impairment=`` makes its UDP lossy
+(:mod:`siplab.aio.lossy`).
 
 A process that does nothing but serve (``siplab server``) also calls
 :func:`tune_gc_for_serving`: under load a SIP server keeps every finished
@@ -39,16 +53,26 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
+import os
+import ssl
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from siplab.aio.driver import EndpointDriver
+from siplab.aio.origins import OriginPolicy
 from siplab.aio.transport import TraceRecord, TransportManager
 from siplab.errors import InvalidStateError, LocalProtocolError
 from siplab.ids import IdSource
+from siplab.sip.auth_throttle import ThrottleConfig
 from siplab.sip.server import ServerConfig, ServerCore, ServerStats
 from siplab.sip.timers import TimerConfig
 from siplab.sip.transport import Peer
+
+if TYPE_CHECKING:
+    from siplab.aio.lossy import Impairment
+    from siplab.aio.tls import CertificatePair
 
 __all__ = ["LabServer", "Listener", "is_loopback", "tune_gc_for_serving",
            "FULL_COLLECTION_INTERVAL"]
@@ -58,7 +82,8 @@ logger = logging.getLogger("siplab.server")
 #: Where to listen: ``(host, port)``; port 0 asks the system for a free port.
 Listener = tuple[str, int]
 
-_TRANSPORTS = ("udp", "tcp", "ws")
+_TRANSPORTS = ("udp", "tcp", "ws", "tls", "wss")
+_SECURE = ("tls", "wss")
 
 #: Generation-1 collections between two full collections (CPython's default is 10).
 FULL_COLLECTION_INTERVAL = 1000
@@ -108,6 +133,12 @@ class LabServer:
     :class:`~siplab.ids.IdSource`, seed it for repeatable tags and nonces),
     ``timers`` (T1, T2, T4) and ``trace`` (called with every
     :class:`~siplab.aio.transport.TraceRecord`) go to the core and transports.
+    ``tls``, ``wss``: secure listeners, with ``tls_cert`` and ``tls_key``
+    (PEM files) or the lab certificate made in ``tls_dir`` (default
+    ``~/.cache/siplab/tls``). ``ws_origins``: the web origins allowed to open
+    a WebSocket (None: same host; ``["*"]``: any). ``nonce_lifetime``,
+    ``min_expires`` and ``auth_throttle`` go to the
+    :class:`~siplab.sip.server.ServerConfig`; ``impairment`` makes UDP lossy.
     """
 
     def __init__(
@@ -116,24 +147,44 @@ class LabServer:
         udp: Iterable[Listener] = (),
         tcp: Iterable[Listener] = (),
         ws: Iterable[Listener] = (),
+        tls: Iterable[Listener] = (),
+        wss: Iterable[Listener] = (),
         users: Mapping[str, str] | None = None,
         open: bool = False,
         domain: str | None = None,
         ids: IdSource | None = None,
         timers: TimerConfig | None = None,
         trace: Callable[[TraceRecord], None] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
+        tls_dir: str | os.PathLike[str] | None = None,
+        ws_origins: Iterable[str] | None = None,
+        nonce_lifetime: float = 300.0,
+        min_expires: int = 60,
+        auth_throttle: ThrottleConfig | None = ThrottleConfig(),  # noqa: B008 (frozen)
+        impairment: Impairment | None = None,
     ) -> None:
         if users is None and not open:
             raise LocalProtocolError("give the server users={name: password}, or open=True "
                                      "to let anyone register")
         if users is not None and open:
             raise LocalProtocolError("users= and open=True exclude each other")
+        if (tls_cert is None) != (tls_key is None):
+            raise LocalProtocolError("give both tls_cert= and tls_key=, or neither")
         self.listeners: list[tuple[str, str, int]] = [
             (transport, host, int(port))
-            for transport, pairs in zip(_TRANSPORTS, (udp, tcp, ws), strict=True)
+            for transport, pairs in zip(_TRANSPORTS, (udp, tcp, ws, tls, wss), strict=True)
             for host, port in pairs
         ]
         self._users = dict(users) if users is not None else None
+        self.tls_cert, self.tls_key, self.tls_dir = tls_cert, tls_key, tls_dir
+        #: The certificate the TLS and WSS listeners present, once started.
+        self.tls_certificate: CertificatePair | None = None
+        self.origins = OriginPolicy(ws_origins)
+        self.nonce_lifetime = nonce_lifetime
+        self.min_expires = min_expires
+        self.auth_throttle = auth_throttle
+        self.impairment = impairment
         self.domain = domain
         self.ids = ids if ids is not None else IdSource()
         self.timers = timers
@@ -177,9 +228,22 @@ class LabServer:
 
     @property
     def ws_urls(self) -> list[str]:
-        """``ws://host:port/`` for every WebSocket listener: what JsSIP and SIP.js connect to."""
-        return [f"ws://{_host_text(p.host)}:{p.port}/" for p in self.addresses
-                if p.transport == "ws"]
+        """``ws://host:port/`` (and ``wss://``) for every WebSocket listener: what JsSIP and
+        SIP.js connect to."""
+        return [f"{p.transport}://{_host_text(p.host)}:{p.port}/" for p in self.addresses
+                if p.transport in ("ws", "wss")]
+
+    @property
+    def public_addresses(self) -> list[Peer]:
+        """The listeners that are not on loopback: reachable from other machines."""
+        return [peer for peer in self.addresses if not is_loopback(peer.host)]
+
+    @property
+    def transports(self) -> TransportManager:
+        """The listeners and connections (to close a client's connection, say)."""
+        if self._driver is None:
+            raise InvalidStateError("the server is not running")
+        return self._driver.transports
 
     def stats(self) -> ServerStats:
         """What the server holds: open transactions, response contexts, bindings, flows.
@@ -198,8 +262,10 @@ class LabServer:
         if self.running:
             raise InvalidStateError("the server is already running")
         if not self.listeners:
-            raise LocalProtocolError("a server needs at least one listener: udp=, tcp= or ws=")
-        transports = TransportManager(trace=self._trace)
+            raise LocalProtocolError("a server needs at least one listener: "
+                                     "udp=, tcp=, ws=, tls= or wss=")
+        transports = self._transport_manager()
+        context = self._server_ssl() if any(t in _SECURE for t, _, _ in self.listeners) else None
         bound: list[Peer] = []
         try:
             for transport, host, port in self.listeners:
@@ -207,8 +273,13 @@ class LabServer:
                     peer = await transports.listen_udp(host, port)
                 elif transport == "tcp":
                     peer = await transports.listen_tcp(host, port)
+                elif transport == "tls":
+                    assert context is not None
+                    peer = await transports.listen_tls(host, port, context)
                 else:  # any path: JsSIP and SIP.js users write ws://host:port or .../ws
-                    peer = await transports.listen_ws(host, port, path=None)
+                    peer = await transports.listen_ws(
+                        host, port, path=None, origins=self.origins,
+                        context=context if transport == "wss" else None)
                 if not is_loopback(peer.host):
                     logger.warning("listening on %s, which is not a loopback address: anyone "
                                    "who can reach this machine can register and call through "
@@ -221,12 +292,44 @@ class LabServer:
             listen=tuple(bound),
             domains=(self.domain,) if self.domain else (),
             users=self._users,
+            nonce_lifetime=self.nonce_lifetime,
+            min_expires=self.min_expires,
+            default_expires=max(self.min_expires, 3600),
+            max_expires=max(self.min_expires, 3600),
+            auth_throttle=self.auth_throttle,
         )
         self.addresses = bound
+        # A restart binds the same ports again (port 0 was a choice made once).
+        self.listeners = [(peer.transport, host, peer.port)
+                          for (_, host, _), peer in zip(self.listeners, bound, strict=True)]
         self._core = ServerCore(config, ids=self.ids, timers=self.timers)
         self._driver = EndpointDriver(self._core, transports, on_event=self._on_event,
                                       queue_events=False)
         logger.info("lab server running: %s", ", ".join(str(p) for p in bound))
+
+    def _transport_manager(self) -> TransportManager:
+        if self.impairment is None:
+            return TransportManager(trace=self._trace)
+        from siplab.aio.lossy import ImpairedTransportManager
+
+        return ImpairedTransportManager(self.impairment, trace=self._trace)
+
+    def _server_ssl(self) -> ssl.SSLContext:
+        from siplab.aio.tls import CertificatePair, lab_certificate, server_context
+
+        if self.tls_cert is not None and self.tls_key is not None:
+            pair = CertificatePair(Path(self.tls_cert), Path(self.tls_key))
+        else:
+            pair = lab_certificate(self.tls_dir)
+        self.tls_certificate = pair
+        logger.info("TLS certificate %s", pair.cert)
+        return server_context(pair)
+
+    async def restart(self, timeout: float = 3.0) -> None:
+        """Stop, then start again on the same ports, with nothing remembered: the
+        bindings, transactions and nonces of before are gone (a crash and a restart)."""
+        await self.stop(timeout)
+        await self.start()
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Close every listener and connection (waits at most about ``timeout`` s)."""

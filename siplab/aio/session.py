@@ -22,13 +22,18 @@ Every event about the call is also kept in :attr:`Session.events`, so a
 notebook can print the story afterwards.
 
 **Media.** On a user agent with media (the default), a session whose SDP
-is left to siplab (no ``body=``) gets a :class:`~siplab.aio.media.CallMedia`:
+is left to siplab (no ``body=``) gets a :class:`~siplab.aio.media.CallMedia`
+(or, on the WebRTC path, a :class:`~siplab.aio.webrtc_media.WebRtcMedia`):
 a sans-I/O :class:`~siplab.call.Call` that writes and reads every offer and
 answer, and an RTP endpoint that plays a source and records what it hears.
 :mod:`siplab.aio.session_media` carries those steps (``negotiation``,
 ``codec``, ``media``, ``heard``, ``send_dtmf``, ``dtmf_received``);
 ``hold()``/``unhold()`` re-offer through the Call, and
 :meth:`Session.terminated` returns once the RTP sockets are closed.
+
+A call whose peer vanished (no RTP nor RTCP for the user agent's
+``rtp_timeout`` seconds) is ended with a BYE, cause ``"rtp timeout"``
+(:mod:`siplab.aio.media_watch`).
 
 Two things the peer may ask in the middle of a call are answered for you
 unless you take them over: a **re-INVITE** is answered by the Call (or, with
@@ -49,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from siplab.aio.errors import CallFailed, RequestError
 from siplab.aio.hold import answer_direction, direction_of, minimal_sdp, with_direction
+from siplab.aio.media_watch import MediaWatchdog
 from siplab.aio.session_media import SessionMedia
 from siplab.call import DtmfPress, parse_dtmf, parse_warnings
 from siplab.errors import InvalidStateError, RemoteProtocolError
@@ -72,7 +78,7 @@ from siplab.sip.status import reason_phrase
 
 if TYPE_CHECKING:
     from siplab.aio.audio import AudioSource
-    from siplab.aio.media import CallMedia
+    from siplab.aio.media import AnyMedia
     from siplab.aio.useragent import UserAgent
 
 __all__ = ["Session", "Inviter", "Invitation", "SessionState"]
@@ -97,13 +103,13 @@ class Session(SessionMedia):
     """
 
     def __init__(self, ua: UserAgent, core: CoreSession,
-                 media: CallMedia | None = None) -> None:
+                 media: AnyMedia | None = None) -> None:
         self.ua = ua
         self.core = core
         self.on_dtmf: Callback | None = None  # (DtmfPress): a digit arrived
         self.dtmf_presses: list[DtmfPress] = []
         self.media_error: RemoteProtocolError | None = None  # an answer we could not take
-        self._media: CallMedia | None = None
+        self._media: AnyMedia | None = None
         self._closing: asyncio.Future[None] | None = None  # the media closing, once over
         if media is not None:
             self._attach(media)
@@ -119,6 +125,7 @@ class Session(SessionMedia):
         self._established: asyncio.Future[None] = loop.create_future()
         self._terminated: asyncio.Future[str] = loop.create_future()
         self._transfers: list[asyncio.Future[int]] = []
+        self._watchdog: MediaWatchdog | None = None  # the RTP timeout, once established
         self._seen = 0  # rows of core.history already reported to on_state_change
         self._moved = asyncio.Event()  # set whenever the core's history grows
         self._state = core.state
@@ -347,6 +354,7 @@ class Session(SessionMedia):
                         self._hang_up_unusable()
                 if not self._established.done():
                     self._established.set_result(None)
+                self._watch_media()
             case SessionTerminated(cause=cause, status=status, response=response):
                 self._on_terminated(cause, status, response)
             case SessionModified(message=message):
@@ -372,9 +380,38 @@ class Session(SessionMedia):
     def _on_progress(self, response: Response) -> None:
         """A provisional response to our INVITE (only an Inviter gets these)."""
 
+    # -- the RTP timeout -------------------------------------------------------------------
+
+    def _watch_media(self) -> None:
+        """Start the RTP timeout for a call with siplab's own RTP endpoint (plain path)."""
+        timeout = self.ua.rtp_timeout
+        endpoint: Any = getattr(self._media, "endpoint", None)  # a plain path's RtpEndpoint
+        if timeout is None or self._watchdog is not None or \
+                not hasattr(endpoint, "last_received"):
+            return
+
+        def expecting() -> bool:  # started, receiving (not on hold), not closed
+            return bool(endpoint.started and endpoint.playing and not endpoint.closed)
+
+        self._watchdog = MediaWatchdog(timeout, last_heard=lambda: endpoint.last_received,
+                                       expecting=expecting, on_timeout=self._media_timed_out)
+        self._watchdog.start()
+
+    def _stop_watching(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.stop()
+
+    def _media_timed_out(self) -> None:
+        if self.state is SessionState.Established:
+            logger.warning("call %s: no RTP for %.1f s, hanging up", self.call_id,
+                           self.ua.rtp_timeout or 0)
+            with self.ua._acting() as now:
+                self.ua.core.media_timeout(self.core, now)
+
     def _on_terminated(self, cause: str, status: int | None,
                        response: Response | None = None) -> None:
         self.status = status
+        self._stop_watching()
         self._release_media()
         if not self._established.done():
             reason = reason_phrase(status) if status is not None else cause
@@ -430,6 +467,7 @@ class Session(SessionMedia):
 
     def _stop(self, error: BaseException) -> None:
         """The user agent stopped: nobody will resolve the futures any more."""
+        self._stop_watching()
         self._release_media()
         futures: list[asyncio.Future[Any]] = [self._established, self._terminated,
                                               *self._transfers]
@@ -443,7 +481,7 @@ class Inviter(Session):
     """A call we made (``await ua.call(target)``). ``last_provisional``: the last 1xx."""
 
     def __init__(self, ua: UserAgent, core: CoreSession,
-                 media: CallMedia | None = None) -> None:
+                 media: AnyMedia | None = None) -> None:
         super().__init__(ua, core, media)
         self.last_provisional: Response | None = None
         self._progress: asyncio.Future[Response] = asyncio.get_running_loop().create_future()

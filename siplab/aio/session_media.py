@@ -18,6 +18,12 @@ the call ends                   the RTP endpoint is closed
 
 DTMF received by RTP (RFC 4733) and by INFO lands in one list,
 :attr:`SessionMedia.dtmf_presses`.
+
+The same steps run on both media paths: the offer's proto picks a
+:class:`~siplab.aio.media.CallMedia` (plain RTP/AVP) or a
+:class:`~siplab.aio.webrtc_media.WebRtcMedia` (WebRTC, aiortc), which offer,
+answer and apply alike. A WebRTC call also has :attr:`SessionMedia.data_channel`
+and :attr:`SessionMedia.video`.
 """
 
 from __future__ import annotations
@@ -31,11 +37,16 @@ from siplab.errors import InvalidStateError, LocalProtocolError, RemoteProtocolE
 from siplab.sip.invite_table import SessionState
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from siplab.aio.audio import AudioSource, Recorder
-    from siplab.aio.media import CallMedia
+    from siplab.aio.media import AnyMedia
     from siplab.aio.rtp import RtpEndpoint
     from siplab.aio.useragent import UserAgent
-    from siplab.call import Call
+    from siplab.aio.webrtc import WebRtcEndpoint
+    from siplab.aio.webrtc_data import DataChannel
+    from siplab.aio.webrtc_tracks import VideoSink
+    from siplab.call import Call, MediaPath
     from siplab.sdp import Negotiation
     from siplab.sip.invite import Session as CoreSession
     from siplab.sip.message import Request, Response
@@ -57,7 +68,7 @@ class SessionMedia:
     on_dtmf: Any
     dtmf_presses: list[DtmfPress]
     media_error: RemoteProtocolError | None
-    _media: CallMedia | None
+    _media: AnyMedia | None
     _closing: asyncio.Future[None] | None
     _reinvite: Request | None
 
@@ -93,9 +104,33 @@ class SessionMedia:
         return self._media.call.codec if self._media is not None else None
 
     @property
-    def media(self) -> RtpEndpoint | None:
-        """The RTP endpoint (``stats()``, ``local_port``...), if the call has media."""
+    def media(self) -> RtpEndpoint | WebRtcEndpoint | None:
+        """The media endpoint (``stats()``, ``first_audio_time``...), if the call has media:
+        an RtpEndpoint on the plain path, a WebRtcEndpoint (``.pc``) on the WebRTC path."""
         return self._media.endpoint if self._media is not None else None
+
+    @property
+    def path(self) -> MediaPath | None:
+        """The media path: ``MediaPath.PLAIN`` (RTP/AVP) or ``MediaPath.WEBRTC``."""
+        return self._media.call.path if self._media is not None else None
+
+    @property
+    def data_channel(self) -> DataChannel | None:
+        """The WebRTC data channel (``send``, ``send_file``, ``next_message``...), if any."""
+        endpoint = self.media
+        return getattr(endpoint, "data_channel", None)
+
+    @property
+    def video(self) -> VideoSink | None:
+        """Received WebRTC video (``.count``, ``.last``, ``.on_frame``), on the WebRTC path."""
+        endpoint = self.media
+        return getattr(endpoint, "video", None)
+
+    @property
+    def video_frames(self) -> list[np.ndarray[Any, Any]]:
+        """The last received video frames, (height, width, 3) RGB arrays (empty if none)."""
+        video = self.video
+        return list(video.frames) if video is not None else []
 
     @property
     def heard(self) -> Recorder | None:
@@ -182,13 +217,16 @@ class SessionMedia:
 
         An offer the Call cannot answer is refused (488, 400) and its error raised.
         """
-        media = await self.ua._open_media(source, record)
+        offer = self.core.remote_body
+        media = await self.ua._open_media(source, record, offer=offer or None)
         if self.state is not SessionState.Establishing:  # cancelled while the port opened
             await self.ua._close_media(media)
             raise InvalidStateError(f"cannot accept a call that is {self.state}")
-        offer = self.core.remote_body
         try:
-            body = media.call.answer_offer(offer) if offer else media.call.offer()
+            body = await (media.answer(offer) if offer else media.offer())
+            if self.state is not SessionState.Establishing:  # cancelled while aiortc worked
+                await self.ua._close_media(media)
+                raise InvalidStateError(f"cannot accept a call that is {self.state}")
         except RemoteProtocolError as error:
             await self.ua._close_media(media)
             refusal = media.call.refusal(error, self.ua.local_host)
@@ -224,7 +262,7 @@ class SessionMedia:
 
     # -- DTMF in, and the end ---------------------------------------------------------------------
 
-    def _attach(self, media: CallMedia) -> None:
+    def _attach(self, media: AnyMedia) -> None:
         self._media = media
         media.on_dtmf = self._on_dtmf
 

@@ -1,4 +1,4 @@
-"""SIP over real sockets: UDP, TCP and WebSocket (RFC 3261 §18, RFC 7118, RFC 3581).
+"""SIP over real sockets: UDP, TCP, TLS and WebSocket (RFC 3261 §18, §26.2, RFC 7118, RFC 3581).
 
 The sans-I/O core speaks in ``(bytes, Peer)`` pairs. :class:`TransportManager`
 is the part that owns the sockets: it hands every message that arrives to one
@@ -13,7 +13,10 @@ source address and port the datagram came from (RFC 3581 ``received``/``rport``,
 which is how answers get back through a NAT). That choice is the core's
 (``siplab.sip.build.response_destination``); here a datagram is sent to
 whatever Peer the core names, from the listening socket, so that the source
-port the peer sees is the one in our Via. A datagram cannot exceed 65,535
+port the peer sees is the one in our Via. A Peer that names a host instead of
+an address is looked up first, without blocking the event loop
+(:class:`~siplab.aio.resolver.Resolver`); a name that does not resolve goes to
+``on_error``. A datagram cannot exceed 65,535
 bytes, and 65,507 once the IPv4 and UDP headers are counted; larger messages
 are refused with ``EMSGSIZE``. (§18.1.1 also says a request within 200 bytes of
 the path MTU, or over 1300 bytes, should go over TCP instead: that is the
@@ -41,6 +44,17 @@ connection the browser opened; that is why the connection is kept, keyed by
 its remote address, for as long as it lives. Compression is switched off so
 that a packet capture shows the SIP text.
 
+**TLS and secure WebSocket** (§26.2, RFC 7118 ``wss://``) are the same two
+with TLS underneath: :meth:`TransportManager.listen_tls` and ``listen_ws(...,
+ssl=...)`` take a server SSL context (:mod:`siplab.aio.tls` makes a lab
+certificate), and connections we open use ``client_ssl``. The Peer's
+transport says which: ``"tls"``, ``"wss"``. A WebSocket listener may refuse
+handshakes from web pages it does not know (:class:`~siplab.aio.origins.OriginPolicy`).
+
+A connection that ends, whichever side closed it, is reported to
+``on_disconnect(remote, reason)``: a client then knows it must connect (and
+register) again.
+
 Every message sent or received passes through one hook, ``trace``, as a
 :class:`TraceRecord`; that is what the lab's ladders and flows are drawn from.
 Each is also logged at DEBUG on the ``siplab.transport`` logger (first line
@@ -61,6 +75,7 @@ import errno
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -76,6 +91,8 @@ from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
 from websockets.typing import Subprotocol
 
+from siplab.aio.origins import OriginPolicy
+from siplab.aio.resolver import Resolver, is_ip_literal
 from siplab.errors import SipParseError
 from siplab.sip.framing import StreamFramer
 from siplab.sip.transport import Peer
@@ -101,6 +118,10 @@ READ_SIZE = 65536
 #: Seconds a WebSocket closing handshake may take before the socket is dropped.
 CLOSE_TIMEOUT = 2.0
 SIP_SUBPROTOCOL = Subprotocol("sip")
+#: The transports carried over a connection, and what each runs on.
+STREAM_TRANSPORTS = ("tcp", "tls")
+WEBSOCKET_TRANSPORTS = ("ws", "wss")
+CONNECTION_TRANSPORTS = STREAM_TRANSPORTS + WEBSOCKET_TRANSPORTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +135,7 @@ class TraceRecord:
 
     time: float
     direction: Literal["in", "out"]
-    transport: str  # "udp", "tcp" or "ws"
+    transport: str  # "udp", "tcp", "tls", "ws" or "wss"
     local: Peer
     remote: Peer
     data: bytes
@@ -144,6 +165,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
             logger.info("udp %s: %s", _addr(self.local), exc)
 
     def sendto(self, data: bytes, peer: Peer) -> None:
+        """Send to ``peer``, whose host is an address (never a name: no lookup here)."""
         assert self.transport is not None
         self._sending_to = peer
         try:
@@ -165,6 +187,7 @@ class _Connection:
         self.path = path  # the resource a WebSocket we open asks for
         self.local: Peer | None = None  # known once the connection is open
         self.keys = {remote}  # every address the connection table files it under
+        self.close: Callable[[], None] | None = None  # ends it, once open
         self.outbox: asyncio.Queue[tuple[bytes, Peer]] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         self.last_activity = loop.time()
@@ -195,7 +218,10 @@ class TransportManager:
     sent. ``trace(record)`` sees every message in and out. Connections idle for
     ``idle_timeout`` seconds are closed (``None``, the default, keeps them
     until the peer closes them: a registered UA waits for incoming calls on
-    its connection).
+    its connection). ``on_disconnect(remote, reason)`` hears about every open
+    connection that ended. ``client_ssl`` is the context of the TLS and WSS
+    connections we open (default: :func:`siplab.aio.tls.client_context`);
+    ``resolve_timeout`` bounds a host name lookup.
     """
 
     def __init__(
@@ -203,17 +229,23 @@ class TransportManager:
         on_message: Callable[[bytes, Peer], None] | None = None,
         *,
         on_error: Callable[[Peer, Exception], None] | None = None,
+        on_disconnect: Callable[[Peer, Exception | None], None] | None = None,
         trace: Callable[[TraceRecord], None] | None = None,
         connect_timeout: float = 10.0,
         idle_timeout: float | None = None,
         full_text: bool = False,
+        client_ssl: ssl.SSLContext | None = None,
+        resolve_timeout: float = 5.0,
     ) -> None:
         self.on_message = on_message
         self.on_error = on_error
+        self.on_disconnect = on_disconnect
         self.trace = trace
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
         self.full_text = full_text
+        self.client_ssl = client_ssl
+        self.resolver = Resolver(timeout=resolve_timeout)
         self._udp: list[_UdpEndpoint] = []
         self._udp_waiting: list[tuple[bytes, Peer]] = []  # until a lazy UDP socket is bound
         self._tcp_servers: list[tuple[asyncio.Server, Peer]] = []
@@ -245,35 +277,61 @@ class TransportManager:
 
     async def listen_tcp(self, host: str, port: int) -> Peer:
         """Accept TCP connections on ``host:port``; return the address bound."""
-        server = await asyncio.start_server(self._accept_tcp, host, port)
-        local = _peer(server.sockets[0].getsockname(), "tcp")
+        return await self._listen_stream(host, port, "tcp", None)
+
+    async def listen_tls(self, host: str, port: int, context: ssl.SSLContext) -> Peer:
+        """Accept SIP over TLS on ``host:port`` (§26.2), presenting ``context``'s certificate."""
+        return await self._listen_stream(host, port, "tls", context)
+
+    async def _listen_stream(self, host: str, port: int, transport: str,
+                             context: ssl.SSLContext | None) -> Peer:
+        def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self._accept_tcp(reader, writer, transport)
+
+        server = await asyncio.start_server(accept, host, port, ssl=context)
+        local = _peer(server.sockets[0].getsockname(), transport)
         self._tcp_servers.append((server, local))
         logger.info("listening on %s", local)
         return local
 
-    async def listen_ws(self, host: str, port: int, path: str | None = "/") -> Peer:
-        """Accept SIP-over-WebSocket connections at ``ws://host:port/path`` (RFC 7118).
+    async def listen_ws(self, host: str, port: int, path: str | None = "/", *,
+                        context: ssl.SSLContext | None = None,
+                        origins: OriginPolicy | None = None) -> Peer:
+        """Accept SIP-over-WebSocket connections at ``ws://host:port/path`` (RFC 7118),
+        or ``wss://`` with a server SSL ``context``.
 
         The client must offer the ``sip`` subprotocol, else the handshake fails
-        with 400. ``path=None`` accepts any path.
+        with 400. ``path=None`` accepts any path. A page whose Origin
+        ``origins`` refuses gets 403 (default: :class:`OriginPolicy` ``()``,
+        pages from the same host and clients without an Origin).
         """
+        policy = origins if origins is not None else OriginPolicy()
+        transport = "wss" if context is not None else "ws"
 
-        def check_path(connection: ServerConnection, request: WsRequest) -> WsResponse | None:
+        def check_request(connection: ServerConnection, request: WsRequest) -> WsResponse | None:
             if path is not None and request.path.split("?")[0] != path:
                 return connection.respond(404, f"SIP over WebSocket is at {path}\n")
+            origin = request.headers.get("Origin")
+            if not policy.allows(origin, request.headers.get("Host")):
+                logger.warning("WebSocket from origin %r refused (%r)", origin, policy)
+                return connection.respond(403, "this origin may not use the lab server\n")
             return None
 
+        async def accept(websocket: ServerConnection) -> None:
+            await self._accept_ws(websocket, transport)
+
         server = await ws_serve(
-            self._accept_ws,
+            accept,
             host,
             port,
             subprotocols=[SIP_SUBPROTOCOL],  # the default negotiation refuses anything else
-            process_request=check_path,
+            process_request=check_request,
             max_size=MAX_WS_MESSAGE,
             compression=None,
             close_timeout=CLOSE_TIMEOUT,
+            ssl=context,
         )
-        local = _peer(next(iter(server.sockets)).getsockname(), "ws")
+        local = _peer(next(iter(server.sockets)).getsockname(), transport)
         self._ws_servers.append((server, local))
         logger.info("listening on %s%s", local, path or "")
         return local
@@ -289,9 +347,9 @@ class TransportManager:
         transport = transport.lower()
         if transport == "udp":
             return self._udp[0].local if self._udp else None
-        servers = self._tcp_servers if transport == "tcp" else self._ws_servers
-        if transport in ("tcp", "ws") and servers:
-            return servers[0][1]
+        for _, listener in (*self._tcp_servers, *self._ws_servers):
+            if listener.transport == transport:
+                return listener
         for connection in self._open_connections():
             if connection.transport == transport and connection.local is not None:
                 return connection.local
@@ -307,8 +365,8 @@ class TransportManager:
         (``TimeoutError`` after ``connect_timeout``) if it cannot connect.
         """
         transport = peer.transport.lower()
-        if transport not in ("tcp", "ws"):
-            raise ValueError(f"connect() is for tcp and ws, not {transport}")
+        if transport not in CONNECTION_TRANSPORTS:
+            raise ValueError(f"connect() is for tcp, tls, ws and wss, not {transport}")
         peer = Peer(peer.host, peer.port, transport)
         connection = self._connections.get(peer)
         if connection is None:
@@ -317,8 +375,22 @@ class TransportManager:
             return await asyncio.shield(connection.ready)
 
     def open_connections(self) -> list[tuple[Peer, Peer]]:
-        """``(local, remote)`` of every open TCP and WS connection."""
+        """``(local, remote)`` of every open TCP, TLS, WS and WSS connection."""
         return [(c.local, c.remote) for c in self._open_connections() if c.local is not None]
+
+    def close_connection(self, remote: Peer) -> bool:
+        """Close the connection with ``remote`` (as if the peer had gone); False if none.
+
+        What a server does to a client it wants gone, and what a lab does to
+        show that a client notices and connects again.
+        """
+        connection = self._connections.get(Peer(remote.host, remote.port,
+                                                remote.transport.lower()))
+        if connection is None or connection.close is None:
+            return False
+        logger.info("%s: closing the connection", connection.remote)
+        connection.close()
+        return True
 
     # --- sending -------------------------------------------------------------
 
@@ -330,7 +402,7 @@ class TransportManager:
             logger.warning("%s: transport manager is closed; dropped %d bytes", peer, len(data))
         elif transport == "udp":
             self._send_udp(data, peer)
-        elif transport in ("tcp", "ws"):
+        elif transport in CONNECTION_TRANSPORTS:
             connection = self._connections.get(peer)
             if connection is None:
                 connection = self._open(peer)
@@ -343,6 +415,13 @@ class TransportManager:
             message = f"{len(data)} bytes do not fit in a UDP datagram ({MAX_UDP_PAYLOAD} max)"
             self._report(peer, OSError(errno.EMSGSIZE, message))
             return
+        if not is_ip_literal(peer.host):
+            # A name: look it up in a worker thread, never in the loop itself.
+            found = self.resolver.cached(peer.host, peer.port)
+            if found is None:
+                self._spawn(self._resolve_then_send(data, peer))
+                return
+            peer = Peer(found[1][0], found[1][1], "udp")
         family = socket.AF_INET6 if ":" in peer.host else socket.AF_INET
         endpoint = next((e for e in self._udp if e.family == family), None)
         if endpoint is None:
@@ -353,6 +432,15 @@ class TransportManager:
             return
         self._sent(data, "udp", endpoint.local, peer)
         endpoint.sendto(data, peer)
+
+    async def _resolve_then_send(self, data: bytes, peer: Peer) -> None:
+        try:
+            _, (host, port) = await self.resolver.resolve(peer.host, peer.port)
+        except OSError as exc:  # includes TimeoutError and socket.gaierror
+            self._report(peer, OSError(errno.EHOSTUNREACH, f"cannot resolve {peer.host}: {exc}"))
+            return
+        if not self._closed:
+            self._send_udp(data, Peer(host, port, "udp"))
 
     async def _bind_ephemeral_udp(self, peer: Peer, family: int) -> None:
         host = "::" if family == socket.AF_INET6 else "0.0.0.0"
@@ -374,24 +462,34 @@ class TransportManager:
     def _open(self, peer: Peer, path: str = "/") -> _Connection:
         connection = _Connection(peer.transport, peer, path)
         self._connections[peer] = connection
-        opener = self._connect_tcp if peer.transport == "tcp" else self._connect_ws
+        opener = self._connect_tcp if peer.transport in STREAM_TRANSPORTS else self._connect_ws
         self._spawn(opener(connection))
         logger.debug("%s: connecting", peer)
         return connection
 
     async def _connect_tcp(self, connection: _Connection) -> None:
         peer = connection.remote
+        context = self._client_ssl() if peer.transport == "tls" else None
         try:
             async with asyncio.timeout(self.connect_timeout):
-                reader, writer = await asyncio.open_connection(peer.host, peer.port)
-        except OSError as exc:  # includes TimeoutError
+                reader, writer = await asyncio.open_connection(peer.host, peer.port,
+                                                               ssl=context)
+        except (OSError, ssl.SSLError) as exc:  # includes TimeoutError, a refused certificate
             self._forget(connection, exc)
             return
         await self._run_tcp(connection, reader, writer)
 
-    def _accept_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _client_ssl(self) -> ssl.SSLContext:
+        if self.client_ssl is None:
+            from siplab.aio.tls import client_context
+
+            self.client_ssl = client_context()
+        return self.client_ssl
+
+    def _accept_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    transport: str = "tcp") -> None:
         # Our own task rather than the one asyncio.start_server would make, so close() can stop it.
-        connection = _Connection("tcp", _peer(writer.get_extra_info("peername"), "tcp"))
+        connection = _Connection(transport, _peer(writer.get_extra_info("peername"), transport))
         self._spawn(self._run_tcp(connection, reader, writer))
 
     async def _run_tcp(self, connection: _Connection, reader: asyncio.StreamReader,
@@ -400,8 +498,9 @@ class TransportManager:
         if sock is not None:  # SIP messages are small and latency matters: no Nagle delay
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._register(connection, _peer(writer.get_extra_info("sockname"), "tcp"),
-                       _peer(writer.get_extra_info("peername"), "tcp"))
+        self._register(connection, _peer(writer.get_extra_info("sockname"), connection.transport),
+                       _peer(writer.get_extra_info("peername"), connection.transport))
+        connection.close = writer.close  # the reader then sees the end and cleans up
         writer_task = self._spawn(self._write_tcp(connection, writer))
         framer = StreamFramer()
         reason: Exception | None = None
@@ -438,7 +537,7 @@ class TransportManager:
             assert connection.local is not None
             try:
                 writer.write(data)
-                self._sent(data, "tcp", connection.local, connection.remote)
+                self._sent(data, connection.transport, connection.local, connection.remote)
                 await writer.drain()
             except OSError as exc:
                 self._report(peer, exc)
@@ -449,16 +548,18 @@ class TransportManager:
     async def _connect_ws(self, connection: _Connection) -> None:
         peer = connection.remote
         host = f"[{peer.host}]" if ":" in peer.host else peer.host
+        secure = peer.transport == "wss"
         try:
             websocket = await ws_connect(
-                f"ws://{host}:{peer.port}{connection.path}",
+                f"{peer.transport}://{host}:{peer.port}{connection.path}",
                 subprotocols=[SIP_SUBPROTOCOL],
                 max_size=MAX_WS_MESSAGE,
                 compression=None,
                 open_timeout=self.connect_timeout,
                 close_timeout=CLOSE_TIMEOUT,
+                ssl=self._client_ssl() if secure else None,
             )
-        except (OSError, WebSocketException) as exc:
+        except (OSError, WebSocketException, ssl.SSLError) as exc:
             self._forget(connection, exc)
             return
         try:
@@ -470,13 +571,20 @@ class TransportManager:
         finally:
             await websocket.close()
 
-    async def _accept_ws(self, websocket: ServerConnection) -> None:
+    async def _accept_ws(self, websocket: ServerConnection, transport: str = "ws") -> None:
         # Returning from this handler makes websockets close the connection.
-        await self._run_ws(_Connection("ws", _peer(websocket.remote_address, "ws")), websocket)
+        remote = _peer(websocket.remote_address, transport)
+        await self._run_ws(_Connection(transport, remote), websocket)
 
     async def _run_ws(self, connection: _Connection, websocket: WsConnection) -> None:
-        self._register(connection, _peer(websocket.local_address, "ws"),
-                       _peer(websocket.remote_address, "ws"))
+        transport = connection.transport
+        self._register(connection, _peer(websocket.local_address, transport),
+                       _peer(websocket.remote_address, transport))
+
+        def close() -> None:
+            self._spawn(websocket.close())  # the reading loop then sees the end
+
+        connection.close = close
         writer_task = self._spawn(self._write_ws(connection, websocket))
         reason: Exception | None = None
         try:
@@ -509,7 +617,7 @@ class TransportManager:
                 frame: str | bytes = data.decode("utf-8")
             except UnicodeDecodeError:
                 frame = data
-            self._sent(data, "ws", connection.local, connection.remote)
+            self._sent(data, connection.transport, connection.local, connection.remote)
             try:
                 await websocket.send(frame)
             except (ConnectionClosed, OSError) as exc:
@@ -543,6 +651,9 @@ class TransportManager:
             logger.info("%s: connection ended: %s", connection.remote, reason)
         for peer in unsent:
             self._report(peer, reason or ConnectionResetError(f"{peer}: connection closed"))
+        if connection.local is not None and not self._closed and self.on_disconnect is not None:
+            asyncio.get_running_loop().call_soon(self._call_on_disconnect, connection.remote,
+                                                 reason)
 
     def _open_connections(self) -> list[_Connection]:
         return list({id(c): c for c in self._connections.values()}.values())
@@ -586,6 +697,13 @@ class TransportManager:
     def _call_on_error(self, peer: Peer, exc: Exception) -> None:
         if self.on_error is not None:
             self.on_error(peer, exc)
+
+    def _call_on_disconnect(self, remote: Peer, reason: Exception | None) -> None:
+        if self.on_disconnect is not None and not self._closed:
+            try:
+                self.on_disconnect(remote, reason)
+            except Exception:
+                logger.exception("on_disconnect failed for %s", remote)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -35,20 +35,47 @@ resolved futures, callbacks and queues:
 ``source=``) and recording what it hears; with ``auto_answer=True`` every
 INVITE is answered with an SDP answer (or refused with 488/400).
 
+**Two media paths** (DESIGN.md): a SIP phone's plain RTP/AVP, and a browser's
+WebRTC (ICE, DTLS-SRTP, through aiortc: :mod:`siplab.aio.webrtc`). ``webrtc``
+says which this user agent speaks: ``None`` (the default) answers each offer
+on its own path and offers plain RTP; ``True`` makes it a WebRTC endpoint like
+a browser (it offers WebRTC and refuses plain offers with 488); ``False`` a
+plain SIP phone (it refuses WebRTC offers with 488). ``ua.call(target,
+webrtc=True)`` offers WebRTC for one call; ``video=True`` adds a VP8 test
+pattern to WebRTC calls.
+
 ``transport`` names the server every request goes to first (the *outbound
 proxy*, as JsSIP's ``sockets`` and SIP.js's ``transportOptions.server``):
-``udp://host:port``, ``tcp://host:port`` or ``ws://host:port/path``. Over
-UDP the user agent binds its own socket (on 127.0.0.1 when the server is on
-loopback); over TCP and WebSocket it connects to the server and receives
-everything over that one connection, as a browser does (RFC 7118).
+``udp://host:port``, ``tcp://host:port``, ``tls://host:port``,
+``ws://host:port/path`` or ``wss://host:port/path``. Over UDP the user agent
+binds its own socket (on 127.0.0.1 when the server is on loopback); over
+TCP, TLS and WebSocket it connects to the server and receives everything
+over that one connection, as a browser does (RFC 7118). TLS trusts the
+system's authorities and the lab's own certificate (``tls_ca`` names
+another; ``tls_verify=False`` checks nothing, see :mod:`siplab.aio.tls`).
+
+**When things go wrong** (what JsSIP and SIP.js do too):
+
+* the connection to the server drops (the server closed it, or restarted):
+  the user agent connects again, after 0.5, 1, 2... s (at most
+  :data:`MAX_RECONNECT_DELAY` apart), and registers again at once if it was
+  registered (RFC 5626 §4.4 in spirit), keeping its Contact;
+* a registration refresh fails: the registration retries by itself with
+  backoff (:mod:`siplab.sip.registration`);
+* the peer of a call vanishes: no RTP (nor RTCP) from it for ``rtp_timeout``
+  seconds ends the call with a BYE whose cause is ``"rtp timeout"``
+  (``keepalive_interval`` sends in-call OPTIONS too: a 408/481 or silence
+  ends the call, cause ``"keepalive failed"``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import inspect
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -62,6 +89,7 @@ from siplab.aio.registerer import Registerer
 from siplab.aio.server_url import ServerUrl, parse_transport_url, source_host
 from siplab.aio.session import Invitation, Inviter, Session
 from siplab.aio.transport import TraceRecord, TransportManager
+from siplab.call import MediaPath
 from siplab.errors import InvalidStateError, LocalProtocolError
 from siplab.ids import IdSource
 from siplab.sdp import Capabilities
@@ -98,10 +126,11 @@ from siplab.sip.useragent import UserAgentCore
 
 if TYPE_CHECKING:
     from siplab.aio.audio import AudioSource
-    from siplab.aio.media import CallMedia, MediaPool
+    from siplab.aio.lossy import Impairment
+    from siplab.aio.media import AnyMedia, MediaPool
     from siplab.aio.scheduler import MediaScheduler
 
-__all__ = ["UserAgent", "IncomingMessage"]
+__all__ = ["UserAgent", "IncomingMessage", "MAX_RECONNECT_DELAY", "reconnect_delay"]
 
 logger = logging.getLogger("siplab.ua")
 
@@ -112,6 +141,17 @@ MAX_QUEUED = 1000
 #: The codecs a user agent offers and accepts by default, best first (G.711 first:
 #: every phone has it, and a student can read its samples).
 DEFAULT_CODECS = ("PCMU", "PCMA", "G722", "opus")
+#: The longest wait, in seconds, between two tries to connect to the server again.
+MAX_RECONNECT_DELAY = 30.0
+#: Seconds without RTP or RTCP from the peer before a call is ended (RFC 3550 §6.3.5
+#: times a member out after five reporting intervals; 30 s is what phones commonly use).
+DEFAULT_RTP_TIMEOUT = 30.0
+
+
+def reconnect_delay(attempt: int) -> float:
+    """Seconds before reconnection attempt ``attempt`` (0, 1, 2...): 0.5, 1, 2, 4... up to
+    :data:`MAX_RECONNECT_DELAY`."""
+    return min(MAX_RECONNECT_DELAY, 0.5 * 2.0 ** min(attempt, 16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +178,14 @@ class UserAgent:
     ``ids`` and ``timers`` go to the core (seeded ids, fast timers in tests).
     ``media``, ``codecs``, ``audio_source``, ``record``: the calls' audio (see the
     module docstring); ``media_scheduler`` paces their RTP (default: the loop's).
+    ``webrtc`` (None: both paths, True: WebRTC only, False: plain only) and
+    ``video``: the media paths (see the module docstring).
     ``trace``: called with every SIP message in and out, a
     :class:`~siplab.aio.transport.TraceRecord` (a :class:`siplab.lab.Trace`); may be set later.
+    ``rtp_timeout``: seconds without media from the peer that end a call (None: never).
+    ``tls_ca``, ``tls_verify``: whom TLS trusts. ``reconnect``: connect again when the
+    connection to the server drops. ``impairment``: a lossy UDP network
+    (:mod:`siplab.aio.lossy`).
     """
 
     def __init__(
@@ -164,6 +210,13 @@ class UserAgent:
         record: bool = True,
         media_scheduler: MediaScheduler | None = None,
         trace: Callable[[TraceRecord], None] | None = None,
+        webrtc: bool | None = None,
+        video: bool = False,
+        rtp_timeout: float | None = DEFAULT_RTP_TIMEOUT,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_verify: bool = True,
+        reconnect: bool = True,
+        impairment: Impairment | None = None,
     ) -> None:
         parsed = parse_uri(uri) if isinstance(uri, str) else uri
         if not isinstance(parsed, SipUri) or not parsed.user:
@@ -191,6 +244,16 @@ class UserAgent:
         self.audio_source = audio_source
         self.record = record
         self.media_scheduler = media_scheduler
+        self.rtp_timeout = rtp_timeout
+        self.tls_ca = tls_ca
+        self.tls_verify = tls_verify
+        self.reconnect = reconnect
+        self.impairment = impairment
+        self.reconnections = 0  # how many times the connection to the server was re-opened
+        self._reconnecting: asyncio.Task[None] | None = None
+        self.webrtc = webrtc
+        self.video = video
+        self.media_paths = _media_paths(webrtc)  # the paths whose offers we answer
         self._media_pool: MediaPool | None = None
         self.on_invite: Callable[[Invitation], Any] | None = None
         self.on_message: Callable[[IncomingMessage], Any] | None = None
@@ -244,8 +307,7 @@ class UserAgent:
             raise InvalidStateError("the user agent is already running")
         failure: OSError | None = None
         for server in self.servers:
-            transports = TransportManager(full_text=self.debug, connect_timeout=5.0,
-                                          trace=self._trace)
+            transports = self._transport_manager(server)
             try:
                 server, local = await self._open(transports, server)
             except OSError as error:
@@ -268,16 +330,33 @@ class UserAgent:
             self._driver = EndpointDriver(self._core, transports, on_event=self._dispatch,
                                           queue_events=False)
             transports.on_message = self._received
+            transports.on_disconnect = self._disconnected
             logger.info("%s started on %s, server %s", self.uri, local, server)
             return
         assert failure is not None
         raise failure
+
+    def _transport_manager(self, server: ServerUrl) -> TransportManager:
+        options: dict[str, Any] = {"full_text": self.debug, "connect_timeout": 5.0,
+                                   "trace": self._trace}
+        if server.transport in ("tls", "wss"):
+            from siplab.aio.tls import client_context
+
+            options["client_ssl"] = client_context(ca_file=self.tls_ca, verify=self.tls_verify)
+        if self.impairment is None:
+            return TransportManager(**options)
+        from siplab.aio.lossy import ImpairedTransportManager
+
+        return ImpairedTransportManager(self.impairment, **options)
 
     async def _open(self, transports: TransportManager,
                     server: ServerUrl) -> tuple[ServerUrl, Peer]:
         """Resolve the server's name, then bind (UDP) or connect (TCP, WS)."""
         loop = asyncio.get_running_loop()
         kind = socket.SOCK_DGRAM if server.transport == "udp" else socket.SOCK_STREAM
+        if server.transport in ("tls", "wss"):
+            # TLS checks the certificate against the name we asked for: keep the name.
+            return server, await transports.connect(server.peer, server.path)
         found = await loop.getaddrinfo(server.host, server.port, type=kind)
         # "localhost" may list ::1 first; the lab listens on 127.0.0.1: prefer IPv4.
         address = min(found, key=lambda info: info[0] != socket.AF_INET)[4]
@@ -285,6 +364,46 @@ class UserAgent:
         if server.transport == "udp":
             return server, await transports.listen_udp(source_host(server.host), 0)
         return server, await transports.connect(server.peer, server.path)
+
+    # -- the connection to the server, again ------------------------------------------------
+
+    def _disconnected(self, remote: Peer, reason: Exception | None) -> None:
+        """The transports lost a connection: if it was the one to the server, connect again."""
+        server = self.server
+        if (server is None or self._driver is None or remote.transport != server.transport
+                or (remote.host, remote.port) != (server.host, server.port)):
+            return
+        logger.warning("%s: the connection to %s was lost (%s)", self.uri, server, reason)
+        # What was waiting for an answer over it will get none (§18.4): fail it now.
+        self._driver.transport_error(server.peer, reason or ConnectionResetError("closed"))
+        self._sync_states()
+        if self.reconnect and (self._reconnecting is None or self._reconnecting.done()):
+            self._reconnecting = asyncio.ensure_future(self._reconnect(server))
+            self._tasks.add(self._reconnecting)
+            self._reconnecting.add_done_callback(self._tasks.discard)
+
+    async def _reconnect(self, server: ServerUrl) -> None:
+        attempt = 0
+        while self._driver is not None:
+            delay = reconnect_delay(attempt)
+            attempt += 1
+            await asyncio.sleep(delay)
+            driver = self._driver
+            if driver is None:
+                return
+            try:
+                local = await driver.transports.connect(server.peer, server.path)
+            except Exception as error:  # refused, timed out, a handshake or TLS refusal
+                logger.info("%s: reconnecting to %s failed (%s); next try in %.1f s",
+                            self.uri, server, error, reconnect_delay(attempt))
+                continue
+            self.local = local
+            self.reconnections += 1
+            logger.info("%s: connected to %s again from %s", self.uri, server, local)
+            with self._acting() as now:
+                self.core.set_local(local, keep_contact=True)
+                self.core.registration_lost(now)
+            return
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Hang up every call, unregister, close the socket; waits at most about ``timeout``."""
@@ -359,19 +478,25 @@ class UserAgent:
                    content_type: str | None = "application/sdp",
                    headers: list[tuple[str, str]] | None = None, *,
                    source: AudioSource | str | None = None,
-                   record: bool | None = None) -> Inviter:
+                   record: bool | None = None, webrtc: bool | None = None,
+                   video: bool | None = None) -> Inviter:
         """Call ``target`` ("bob", "bob@host", "sip:bob@host"): send the INVITE.
 
         Without ``body`` (and with media on) the INVITE carries siplab's offer
         and the call plays ``source`` (default: ``audio_source``), recording
-        unless ``record=False``. Returns at once; ``await
-        inviter.established()`` waits for the answer.
+        unless ``record=False``. The offer is WebRTC's if ``webrtc`` (default:
+        the user agent's ``webrtc``), with VP8 video if ``video``. Returns
+        once the INVITE is sent; ``await inviter.established()`` waits for the answer.
         """
         address = self._address(target)
         media = None
         if body is None and self.media:
-            media = await self._open_media(source, record)
-            body = media.call.offer()
+            media = await self._open_media(source, record, webrtc=webrtc, video=video)
+            try:
+                body = await media.offer()
+            except BaseException:
+                await self._close_media(media)
+                raise
         try:
             with self._acting() as now:
                 core = self.core.call(address, now, body=body or b"",
@@ -385,7 +510,7 @@ class UserAgent:
         return inviter
 
     @property
-    def open_media(self) -> list[CallMedia]:
+    def open_media(self) -> list[AnyMedia]:
         """The calls' media (RTP endpoints) not closed yet: empty once every call is over."""
         return list(self._media_pool.open_media) if self._media_pool is not None else []
 
@@ -468,7 +593,7 @@ class UserAgent:
         self._driver.datagram_received(data, peer)
         self._sync_states()
 
-    def _session_for(self, core: CoreSession, media: CallMedia | None = None) -> Session:
+    def _session_for(self, core: CoreSession, media: AnyMedia | None = None) -> Session:
         session = self._sessions.get(core)
         if session is None:
             kind = Inviter if core.direction == "outgoing" else Invitation
@@ -570,24 +695,39 @@ class UserAgent:
             raise InvalidStateError("the user agent is not running: await ua.start() first")
         return self.server
 
-    async def _open_media(self, source: AudioSource | str | None,
-                          record: bool | None) -> CallMedia:
-        """A call's media: an RTP endpoint on our host, its Call, source and recorder."""
+    async def _open_media(self, source: AudioSource | str | None, record: bool | None, *,
+                          offer: bytes | None = None, webrtc: bool | None = None,
+                          video: bool | None = None) -> AnyMedia:
+        """A call's media on our host (plain RTP or WebRTC), its Call, source and recorder."""
         if self._media_pool is None:
             from siplab.aio.media import MediaPool  # numpy and PyAV load with the first call
 
             self._media_pool = MediaPool(capabilities=self.capabilities, ids=self.ids,
                                          source=self.audio_source, record=self.record,
-                                         scheduler=self.media_scheduler)
-        return await self._media_pool.open(self.local_host, source, record)
+                                         scheduler=self.media_scheduler,
+                                         paths=self.media_paths, webrtc=bool(self.webrtc),
+                                         video=self.video)
+        return await self._media_pool.open(self.local_host, source, record, offer=offer,
+                                           webrtc=webrtc, video=video)
 
-    def _close_media(self, media: CallMedia) -> asyncio.Future[None]:
+    def _close_media(self, media: AnyMedia) -> asyncio.Future[None]:
         assert self._media_pool is not None
         return self._media_pool.close(media)
 
     def _session_number(self) -> int:
         """A number for a new SDP o= line (RFC 4566 §5.2)."""
         return int(self.ids.token(8), 36) % 10**10
+
+
+def _media_paths(webrtc: bool | None) -> frozenset[MediaPath]:
+    """The paths a user agent answers: plain, WebRTC (needs aiortc installed), or both."""
+    available = importlib.util.find_spec("aiortc") is not None
+    if webrtc and not available:
+        raise LocalProtocolError("WebRTC needs aiortc: pip install aiortc (or siplab[webrtc])")
+    if webrtc is None:
+        both = {MediaPath.PLAIN, MediaPath.WEBRTC} if available else {MediaPath.PLAIN}
+        return frozenset(both)
+    return frozenset({MediaPath.WEBRTC if webrtc else MediaPath.PLAIN})
 
 
 def _put(queue: asyncio.Queue[T], item: T) -> None:

@@ -79,6 +79,11 @@ class Session(MidCallSession):
         """Hang up an established call (§15). The callee's BYE waits for the ACK."""
         self._input("bye before ACK" if self._pending_2xx else "bye", now, local=True)
 
+    def media_timeout(self, now: float) -> None:
+        """The peer's media stopped for too long (RFC 3550 §6.3.5: it is gone): BYE, with
+        the cause ``"rtp timeout"``. Watching the media is the media layer's job."""
+        self._input("media timeout", now, local=True)
+
     def hangup(self, now: float) -> None:
         """End the call whatever its state: CANCEL or reject while ringing, else BYE."""
         if self.state is ESTABLISHING:
@@ -343,7 +348,8 @@ class Session(MidCallSession):
         invite = s.client_transaction.request
         ack = self._ack_for(self.dialog, invite)
         self._acks[(s.response.to_tag, invite.cseq.number)] = ack
-        self.host.send_ack(ack)
+        if not self.host.send_ack(ack):
+            self._cannot_reach(ack, s.now)
 
     def _resend_ack(self, s: Stimulus) -> None:
         cseq = s.client_transaction.request.cseq.number

@@ -126,8 +126,13 @@ class OutgoingSession(Session):
         elif not current:
             return  # a late failure for an attempt we already replaced
         elif status < 400:
-            name = "3xx" if self._redirect_target(response) is not None else \
-                "3xx, no more redirects"
+            try:
+                target = self._redirect_target(response)
+            except RemoteProtocolError as error:  # a Contact that does not parse
+                logger.info("%s with an unreadable Contact: %s", response.label, error)
+                name = "3xx, unreadable Contact"
+            else:
+                name = "3xx" if target is not None else "3xx, no more redirects"
         elif status in (401, 407):
             self._retry = self._authorized_retry(response)
             name = "401/407" if self._retry is not None else "401/407 again"

@@ -73,13 +73,15 @@ class SessionHost(Protocol):
     def keepalive_interval(self) -> float | None: ...
 
     def send_request(self, session: SessionCore, request: Request, now: float,
-                     peer: Peer | None = None) -> ClientTransaction:
-        """Start a client transaction for ``request`` (to ``peer``, or where it routes)."""
+                     peer: Peer | None = None) -> ClientTransaction | None:
+        """Start a client transaction for ``request`` (to ``peer``, or where it routes);
+        None when it routes nowhere we can reach."""
     def send_response(self, transaction: ServerTransaction, response: Response,
                       now: float) -> None:
         """Send through the server transaction (statelessly once it has ended)."""
-    def send_ack(self, ack: Request) -> None:
-        """Send the ACK for a 2xx, outside any transaction, where it routes."""
+    def send_ack(self, ack: Request) -> bool:
+        """Send the ACK for a 2xx, outside any transaction, where it routes; False when
+        it routes nowhere we can reach."""
     def abandon(self, transaction: ClientTransaction, now: float) -> None:
         """Give up on a client transaction that will get no final response (§9.1)."""
     def emit(self, event: Event) -> None: ...
@@ -239,10 +241,21 @@ class SessionCore:
     # -- helpers for the actions ---------------------------------------------------------
 
     def _send(self, purpose: str, request: Request, now: float,
-              peer: Peer | None = None) -> ClientTransaction:
+              peer: Peer | None = None) -> ClientTransaction | None:
         transaction = self.host.send_request(self, request, now, peer)
+        if transaction is None:
+            self._cannot_reach(request, now)
+            return None
         self._purposes[transaction] = purpose
         return transaction
+
+    def _cannot_reach(self, request: Request, now: float) -> None:
+        """``request`` routes nowhere we can reach: the session ends with the cause
+        ``"unreachable"``. The input fires from the session's own timer, at ``now``,
+        once the row that tried to send has finished."""
+        logger.info("%s session %s: cannot send %s, its target is unreachable",
+                    self.direction, self.call_id, request.method)
+        self._timers["target unreachable"] = now
 
     def _dialog_request(self, method: str, *, body: bytes = b"",
                         content_type: str | None = None,

@@ -173,7 +173,8 @@ class MidCallSession(SessionCore):
         if self.dialog is not None and self.dialog.local_seq is not None:
             self.dialog.local_seq = max(self.dialog.local_seq, retry.cseq.number)
         new = self._send(purpose, retry, now)
-        self._auth_retried.add(new)
+        if new is not None:
+            self._auth_retried.add(new)
         if transaction is self._reinvite_tx:
             self._reinvite_tx = new
         return True

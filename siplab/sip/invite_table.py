@@ -177,6 +177,19 @@ MID_CALL: SessionTable = {
     (ESTABLISHED, "keepalive failed"): _to(
         TERMINATING, _END_PENDING, "note cause (keepalive failed)", "send BYE"
     ),
+    # No RTP (nor RTCP) from the peer for the media timeout: it vanished (RFC 3550 §6.3.5).
+    (ESTABLISHED, "media timeout"): _to(
+        TERMINATING, _END_PENDING, "note cause (rtp timeout)", "send BYE"
+    ),
+    # A request of the dialog routes nowhere we can reach (the peer's Contact names a
+    # WebSocket client's .invalid host, and no Record-Route leads back): nothing can be
+    # sent, so the call is over at once.
+    (ESTABLISHED, "target unreachable"): _to(
+        TERMINATED, _END_PENDING, "stop 2xx retransmissions", "report terminated (unreachable)"
+    ),
+    (TERMINATING, "target unreachable"): _to(
+        TERMINATED, "stop 2xx retransmissions", "report terminated (unreachable)"
+    ),
     # Other requests we receive in the call.
     (ESTABLISHED, "receive INFO"): _to(ESTABLISHED, "answer 200", "report INFO"),
     (ESTABLISHED, "receive MESSAGE"): _to(ESTABLISHED, "answer 200", "report MESSAGE"),
@@ -205,6 +218,12 @@ OUTGOING: SessionTable = {
     (ESTABLISHING, "3xx, no more redirects"): _to(
         TERMINATED, *_FAILED, "report terminated (redirect limit)"
     ),
+    (ESTABLISHING, "3xx, unreadable Contact"): _to(
+        TERMINATED, *_FAILED, "report terminated (bad redirect)"
+    ),
+    (ESTABLISHING, "target unreachable"): _to(
+        TERMINATED, *_FAILED, "report terminated (unreachable)"
+    ),
     (ESTABLISHING, "401/407"): _to(ESTABLISHING, *_FAILED, "retry with credentials"),
     (ESTABLISHING, "401/407 again"): _to(TERMINATED, *_FAILED, "report terminated (auth failed)"),
     (ESTABLISHING, "4xx-6xx"): _to(TERMINATED, *_FAILED, "report terminated (rejected)"),
@@ -224,8 +243,8 @@ OUTGOING: SessionTable = {
     (TERMINATING, "2xx"): _to(
         TERMINATING, "stop cancelling", "confirm dialog", "send ACK", "send BYE"
     ),
-    **_each(TERMINATING, ("3xx", "3xx, no more redirects", "401/407", "401/407 again",
-                          "4xx-6xx"),
+    **_each(TERMINATING, ("3xx", "3xx, no more redirects", "3xx, unreadable Contact",
+                          "401/407", "401/407 again", "4xx-6xx"),
             _to(TERMINATED, "stop cancelling", *_FAILED, "report terminated")),
     **_each(TERMINATING, ("Timer B", "transport error"),
             _to(TERMINATED, *_FAILED, "report terminated")),

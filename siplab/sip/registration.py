@@ -38,6 +38,20 @@ The rules this module follows:
   ``Expires: 0`` to remove every binding of the address of record (§10.2.2).
 * **Query**: a REGISTER without Contact changes nothing and returns the
   current bindings (§10.2.3). It changes no state, so it is not in the table.
+* **A refresh that fails is retried** (state ``Retrying``): the registrar
+  restarted and lost our binding, the network was down, the password was
+  changed... Until the user says otherwise, a new REGISTER goes out after
+  1, 2, 4... seconds, at most :data:`MAX_RETRY_DELAY` apart
+  (:func:`retry_delay`), and the first that succeeds makes the registration
+  ``Registered`` again. Only the first failure is reported
+  (:class:`~siplab.sip.events.RegistrationFailed`); a failed *first*
+  registration is not retried (a wrong password would be tried forever).
+  :meth:`Registration.lost` re-registers at once, for a user agent that
+  knows its binding is gone (its connection to the registrar was re-opened).
+* **Credentials are reused** (§22.3, RFC 7616 §3.4): a refresh carries the
+  answer to the last challenge again, with the next ``nc``, which saves the
+  401 round trip. When the nonce has expired the registrar says ``stale=TRUE``
+  and the REGISTER is answered with the fresh nonce.
 
 The machine is the table :data:`REGISTRATION` (state, input) -> (next state,
 actions), with states named like SIP.js's Registerer; the code only looks up
@@ -60,7 +74,12 @@ from enum import StrEnum
 from siplab.errors import InvalidStateError, SipParseError
 from siplab.ids import IdSource
 from siplab.sip.addressing import Origin
-from siplab.sip.auth import DigestClient, UnsupportedChallenge, challenges_from
+from siplab.sip.auth import (
+    DigestClient,
+    UnsupportedChallenge,
+    challenges_from,
+    choose_challenge,
+)
 from siplab.sip.build import build_request
 from siplab.sip.events import (
     Event,
@@ -81,7 +100,12 @@ __all__ = [
     "REGISTRATION_INITIAL_STATE",
     "Registration",
     "refresh_delay",
+    "retry_delay",
+    "MAX_RETRY_DELAY",
 ]
+
+#: The longest wait, in seconds, between two tries to get a lost registration back.
+MAX_RETRY_DELAY = 60.0
 
 logger = logging.getLogger("siplab.ua")
 
@@ -94,6 +118,7 @@ class RegistrationState(StrEnum):
     Registered = "Registered"  # the registrar holds our binding (refreshes keep this state)
     Unregistering = "Unregistering"  # the REGISTER with Expires: 0 is on its way
     Failed = "Failed"
+    Retrying = "Retrying"  # a refresh failed: REGISTER again after a backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,17 +134,18 @@ REGISTERING = RegistrationState.Registering
 REGISTERED = RegistrationState.Registered
 UNREGISTERING = RegistrationState.Unregistering
 FAILED = RegistrationState.Failed
+RETRYING = RegistrationState.Retrying
 
 
 def _to(state: RegistrationState, *actions: str) -> RegistrationTransition:
     return RegistrationTransition(state, actions)
 
 
-def _answers(state: RegistrationState) -> dict[tuple[RegistrationState, str],
-                                                RegistrationTransition]:
-    """Responses to a REGISTER that asks for a binding, in ``state`` (Registering, or
-    Registered while a refresh is out)."""
-    failed = _to(FAILED, "stop refresh", "report failed")
+def _answers(state: RegistrationState, failed: RegistrationTransition,
+             ) -> dict[tuple[RegistrationState, str], RegistrationTransition]:
+    """Responses to a REGISTER that asks for a binding, in ``state`` (Registering,
+    Registered while a refresh is out, Retrying while a retry is out); ``failed`` is
+    where a failure leads."""
     return {
         (state, "2xx"): _to(REGISTERED, "store bindings", "schedule refresh", "report registered"),
         (state, "401/407"): _to(state, "send REGISTER with credentials"),
@@ -131,16 +157,25 @@ def _answers(state: RegistrationState) -> dict[tuple[RegistrationState, str],
 
 
 #: The registration machine. Inputs: what the user asks ("register",
-#: "unregister"), the refresh timer ("refresh due") and the responses to our
-#: REGISTER ("2xx", "401/407" the first time, "401/407 again", "423", any
+#: "unregister"), the refresh and retry timers ("refresh due", "retry due"), the
+#: user agent's news that the binding is gone ("binding lost") and the responses
+#: to our REGISTER ("2xx", "401/407" the first time, "401/407 again", "423", any
 #: other 3xx-6xx as "failure", and "timeout" for no answer or a transport error).
 REGISTRATION: dict[tuple[RegistrationState, str], RegistrationTransition] = {
     (UNREGISTERED, "register"): _to(REGISTERING, "send REGISTER"),
     (FAILED, "register"): _to(REGISTERING, "send REGISTER"),
     (REGISTERED, "register"): _to(REGISTERED, "stop refresh", "send REGISTER"),
     (REGISTERED, "refresh due"): _to(REGISTERED, "send REGISTER"),
-    **_answers(REGISTERING),
-    **_answers(REGISTERED),
+    **_answers(REGISTERING, _to(FAILED, "stop refresh", "report failed")),
+    # A refresh that fails: say so once, then try again and again (see the docstring).
+    **_answers(REGISTERED, _to(RETRYING, "stop refresh", "report failed", "schedule retry")),
+    **_answers(RETRYING, _to(RETRYING, "schedule retry")),
+    (RETRYING, "retry due"): _to(RETRYING, "send REGISTER"),
+    (RETRYING, "register"): _to(REGISTERING, "stop refresh", "send REGISTER"),
+    (RETRYING, "unregister"): _to(UNREGISTERING, "stop refresh", "send REGISTER with Expires 0"),
+    # The user agent knows the binding is gone (it re-opened its connection): at once.
+    (REGISTERED, "binding lost"): _to(REGISTERED, "stop refresh", "send REGISTER"),
+    (RETRYING, "binding lost"): _to(RETRYING, "stop refresh", "send REGISTER"),
     (REGISTERED, "unregister"): _to(UNREGISTERING, "stop refresh", "send REGISTER with Expires 0"),
     # Also allowed without a binding of ours: "Contact: *" clears what an old run left.
     (UNREGISTERED, "unregister"): _to(UNREGISTERING, "send REGISTER with Expires 0"),
@@ -153,6 +188,12 @@ REGISTRATION: dict[tuple[RegistrationState, str], RegistrationTransition] = {
     (UNREGISTERING, "timeout"): _to(FAILED, "report failed"),
 }
 REGISTRATION_INITIAL_STATE = UNREGISTERED
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds to wait after the ``failures``-th failure in a row: 1, 2, 4, 8...,
+    never more than :data:`MAX_RETRY_DELAY`."""
+    return min(MAX_RETRY_DELAY, 2.0 ** min(max(failures - 1, 0), 16))
 
 
 def refresh_delay(granted: float) -> float:
@@ -214,6 +255,8 @@ class Registration:
         self._now = 0.0
         self._failure_reason = "no response"
         self._events: deque[Event] = deque()
+        self._failures = 0  # failures in a row since the last 2xx (the retry backoff)
+        self._challenge: Response | None = None  # the last 401/407 answered, for reuse
 
     def __repr__(self) -> str:
         return f"<Registration {self.aor.uri} {self.state} cseq={self.cseq}>"
@@ -230,15 +273,23 @@ class Registration:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        """When the binding must be refreshed, or None."""
+        """When the binding must be refreshed (or, Retrying, registered again), or None."""
         return self.refresh_at if not self.busy else None
 
     def due(self, now: float) -> Request | None:
-        """Fire the refresh timer if it is due: the refreshing REGISTER, or None."""
+        """Fire the refresh (or retry) timer if it is due: the REGISTER, or None."""
         if self.refresh_at is None or self.refresh_at > now or self.busy:
             return None
         self.refresh_at = None
-        return self._run("refresh due", now, "register")
+        name = "retry due" if self.state is RETRYING else "refresh due"
+        return self._run(name, now, "register")
+
+    def lost(self, now: float) -> Request | None:
+        """The binding is gone (our connection to the registrar was re-opened, say):
+        REGISTER again now, if we were registered. None if nothing is sent."""
+        if self.busy or (self.state, "binding lost") not in self.table:
+            return None
+        return self._run("binding lost", now, "register")
 
     # -- what the user asks --------------------------------------------------------------
 
@@ -281,6 +332,8 @@ class Registration:
             name = "423"
         else:
             name = "failure"
+        if name in ("failure", "401/407 again"):
+            self._challenge = None  # the next try starts without credentials
         return self._run(name, now, None, response)
 
     def on_timeout(self, now: float, reason: str = "no response (Timer F)") -> Request | None:
@@ -386,7 +439,28 @@ class Registration:
     # -- actions (one method per action name in the table) ---------------------------------
 
     def _send_register(self) -> None:
-        self._out = self._new_register(expires=self.expires, contact=self.origin.contact)
+        request = self._new_register(expires=self.expires, contact=self.origin.contact)
+        if self.state in (REGISTERED, RETRYING):
+            self._reuse_credentials(request)
+        self._out = request
+
+    def _reuse_credentials(self, request: Request) -> None:
+        """Answer the last challenge again in ``request``, with the next nc (§22.3)."""
+        if self._challenge is None or self.digest is None:
+            return
+        for challenge_header, header in (("WWW-Authenticate", "Authorization"),
+                                         ("Proxy-Authenticate", "Proxy-Authorization")):
+            challenge = choose_challenge(challenges_from(self._challenge, challenge_header),
+                                         self.digest.supported)
+            if challenge is None:
+                continue
+            try:
+                credentials = self.digest.authorize(challenge, method="REGISTER",
+                                                    uri=request.uri_text)
+            except UnsupportedChallenge:
+                continue
+            before = len(request.headers) - 1  # above Content-Length, the last line
+            request.headers.insert(before, header, str(credentials))
 
     def _send_register_with_expires_0(self) -> None:
         contact = WILDCARD if self._all_contacts else self.origin.contact
@@ -397,6 +471,7 @@ class Registration:
         assert self._response is not None
         logger.info("REGISTER %s -> retrying with digest", self._response.status)
         self._auth_tries += 1
+        self._challenge = self._response
         self.cseq = self._retry.cseq.number
         self.request, self._out, self._retry = self._retry, self._retry, None
 
@@ -405,6 +480,9 @@ class Registration:
         minimum = self._min_expires(self._response)
         assert minimum is not None
         logger.info("REGISTER 423 -> asking again for Min-Expires %d s", minimum)
+        # A 423 to an authorized REGISTER means the credentials were good; the new
+        # REGISTER starts without them, so its challenge may be answered again.
+        self._auth_tries = 0
         self.expires = max(self.expires, minimum)
         self._out = self._new_register(expires=self.expires, contact=self.origin.contact)
 
@@ -433,6 +511,14 @@ class Registration:
     def _schedule_refresh(self) -> None:
         granted = self.expires_granted if self.expires_granted is not None else self.expires
         self.refresh_at = self._now + refresh_delay(granted)
+        self._failures = 0  # registered: a later failure starts the backoff afresh
+
+    def _schedule_retry(self) -> None:
+        self._failures += 1
+        delay = retry_delay(self._failures)
+        logger.info("registration of %s lost: trying again in %.0f s (failure %d)",
+                    self.aor.uri, delay, self._failures)
+        self.refresh_at = self._now + delay
 
     def _stop_refresh(self) -> None:
         self.refresh_at = None

@@ -16,6 +16,10 @@ the layer's events, and decides for every new request who answers it::
       |     '-- for a user ---------------------> proxy: location lookup, forking
       '-- anything else --------------------------> proxy: forward (§16)
 
+Failed authentications are answered late once a source or a user name has
+failed too often (:mod:`siplab.sip.auth_throttle`): the response is held
+back on a timer, so password guessing is slow and correct passwords are not.
+
 Like every sans-I/O endpoint it has the five verbs of DESIGN.md, so the same
 object runs in :class:`~siplab.lab.SimNetwork` and under
 ``siplab.aio.server.LabServer``. Its timers are the layer's, Timer C of the
@@ -30,6 +34,8 @@ nobody drains (on a SimNetwork) does not grow without end.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -44,8 +50,9 @@ from siplab.errors import (
     SipParseError,
 )
 from siplab.ids import IdSource
-from siplab.sip.auth import parse_credentials
+from siplab.sip.auth import challenges_from, parse_credentials
 from siplab.sip.auth_server import AuthStatus, DigestServer
+from siplab.sip.auth_throttle import AuthThrottle, ThrottleConfig
 from siplab.sip.build import build_response
 from siplab.sip.events import (
     Event,
@@ -102,6 +109,8 @@ class ServerConfig:
     out and ``("SHA-256", "MD5")`` sipp. Add SHA-256 for RFC 8760 exercises.
     ``authenticate_calls``: also challenge (407) requests our users send
     through the proxy; by default only REGISTER is challenged.
+    ``auth_throttle``: when failed authentications start being answered late
+    (:class:`~siplab.sip.auth_throttle.ThrottleConfig`); None answers at once.
     """
 
     listen: tuple[Peer, ...]
@@ -116,6 +125,7 @@ class ServerConfig:
     default_expires: int = 3600
     timer_c: float = TIMER_C
     nonce_lifetime: float = 300.0
+    auth_throttle: ThrottleConfig | None = field(default_factory=ThrottleConfig)
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -199,6 +209,11 @@ class ServerCore:
                                record_route=config.record_route, timer_c=config.timer_c)
         self._events: deque[Event] = deque(maxlen=MAX_QUEUED_EVENTS)
         self._outbox: list[tuple[bytes, Peer]] = []
+        self.throttle = (AuthThrottle(config.auth_throttle)
+                         if config.auth_throttle is not None and self.digest is not None else None)
+        # Failures answered late: (when, order, transaction, response), earliest first.
+        self._held: list[tuple[float, int, ServerTransaction, Response]] = []
+        self._held_order = itertools.count()
 
     def __repr__(self) -> str:
         return f"<ServerCore {self.config!r} {self.stats()}>"
@@ -222,11 +237,17 @@ class ServerCore:
 
     def get_timer(self) -> float | None:
         """The earliest of: a transaction timer, Timer C, the next binding expiry."""
+        held = self._held[0][0] if self._held else None
         deadlines = [t for t in (self.layer.get_timer(), self.proxy.get_timer(),
-                                 self.location.get_timer()) if t is not None]
+                                 self.location.get_timer(), held) if t is not None]
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> None:
+        while self._held and self._held[0][0] <= now:
+            _, _, transaction, response = heapq.heappop(self._held)
+            logger.info("%s for a failed authentication, held back, goes out now",
+                        response.label)
+            self._send(transaction, response, now)
         self.layer.handle_timer(now)
         self._pump(now)
         self.proxy.handle_timer(now)
@@ -234,6 +255,8 @@ class ServerCore:
         for binding in self.location.expire(now):
             logger.debug("binding %s of %s expired", binding.uri, binding.aor)
             self._events.append(BindingRemoved(binding, "expired"))
+        if self.throttle is not None:
+            self.throttle.sweep(now)
 
     def transport_error(self, peer: Peer, now: float) -> None:
         """Sending to ``peer`` failed. Over a connection (TCP, WS), the bindings
@@ -335,7 +358,7 @@ class ServerCore:
         if method == "OPTIONS" and work.max_forwards == 0:  # §16.3 step 3: answer it here
             self._serve_locally(work, transaction, now)
             return
-        if self.config.authenticate_calls and not self._authorized(work, transaction, now):
+        if self.config.authenticate_calls and not self._authorized(work, transaction, peer, now):
             return
         self.proxy.forward(prepared, transaction, peer, now)
 
@@ -344,7 +367,7 @@ class ServerCore:
     def _register(self, request: Request, transaction: ServerTransaction, peer: Peer,
                   now: float) -> None:
         response = self.registrar.handle_register(request, peer, now)
-        self._send(transaction, response, now)
+        self._send_or_hold(transaction, request, response, peer, now)
         if response.status == 200 and request.headers.get("Contact") is not None:
             aor = self.registrar.aor_of(request.to.uri)
             if aor is not None:
@@ -360,7 +383,8 @@ class ServerCore:
             200, None, [("Allow", ", ".join(SERVER_METHODS)), ("Accept", "application/sdp")])
         self._reply(transaction, request, answer.status, answer.reason, now, answer.headers)
 
-    def _authorized(self, request: Request, transaction: ServerTransaction, now: float) -> bool:
+    def _authorized(self, request: Request, transaction: ServerTransaction, peer: Peer,
+                    now: float) -> bool:
         """With ``authenticate_calls``: is this request from one of our users proven? (§22.3)"""
         digest, users = self.digest, self.config.users
         if digest is None or users is None or request.to_tag is not None:
@@ -377,7 +401,8 @@ class ServerCore:
             _remove_our_credentials(request, digest.realm)
             return True
         if result.status in (AuthStatus.WRONG_PASSWORD, AuthStatus.UNKNOWN_USER):
-            self._reply(transaction, request, 403, None, now)
+            forbidden = build_response(request, 403, to_tag=self.ids.tag())
+            self._send_or_hold(transaction, request, forbidden, peer, now)
         else:
             self._send(transaction, digest.challenge_response(
                 request, now, status=407, stale=result.stale, to_tag=self.ids.tag()), now)
@@ -390,11 +415,54 @@ class ServerCore:
                                   headers=headers or ())
         self._send(transaction, response, now)
 
+    def _send_or_hold(self, transaction: ServerTransaction, request: Request,
+                      response: Response, peer: Peer, now: float) -> None:
+        """Send ``response``, or hold it back if it tells a throttled failure (see module doc)."""
+        delay = 0.0
+        if self.throttle is not None and _failed_authentication(request, response):
+            keys = [f"source {peer.host}"]
+            user = _username(request)
+            if user is not None:
+                keys.append(f"user {user}")
+            delay = self.throttle.failed(keys, now)
+        if delay <= 0:
+            self._send(transaction, response, now)
+            return
+        logger.info("%s to %s held back %.1f s: too many failed authentications",
+                    response.label, peer.host, delay)
+        heapq.heappush(self._held, (now + delay, next(self._held_order), transaction, response))
+
     def _send(self, transaction: ServerTransaction, response: Response, now: float) -> None:
         try:
             self.layer.send_response(transaction, response, now)
         except InvalidStateError as error:  # the transaction already answered or ended
             logger.debug("could not send %s: %s", response.label, error)
+
+
+def _failed_authentication(request: Request, response: Response) -> bool:
+    """True for a 403, or a 401/407 that is not ``stale``, to a request with credentials:
+    a wrong password, an unknown user, a forged or replayed nonce."""
+    if not (request.headers.get("Authorization") or request.headers.get("Proxy-Authorization")):
+        return False
+    if response.status == 403:
+        return True
+    if response.status not in (401, 407):
+        return False
+    header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+    try:
+        return not any(challenge.stale for challenge in challenges_from(response, header))
+    except SipParseError:
+        return True
+
+
+def _username(request: Request) -> str | None:
+    for header in ("Authorization", "Proxy-Authorization"):
+        for value in request.headers.get_all(header):
+            try:
+                return parse_credentials(value).username
+            except SipParseError:
+                continue
+    return None
 
 
 def _remove_our_credentials(request: Request, realm: str) -> None:

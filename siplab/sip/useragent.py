@@ -68,11 +68,11 @@ from siplab.sip.message import Request, Response, parse_message
 from siplab.sip.registration import Registration
 from siplab.sip.standalone import StandaloneRequest
 from siplab.sip.timers import TimerConfig
-from siplab.sip.transaction import ClientTransaction, ServerTransaction
+from siplab.sip.transaction import ClientTransaction, ServerTransaction, TransactionState
 from siplab.sip.transaction_layer import TransactionLayer
 from siplab.sip.transport import Peer, peer_for_uri
 from siplab.sip.ua_config import UserAgentConfig
-from siplab.sip.uas_checks import Refusal, bad_request_response, refusal
+from siplab.sip.uas_checks import Refusal, bad_request_response, error_reason, refusal
 from siplab.sip.uri import SipUri, Uri
 
 __all__ = ["UserAgentConfig", "UserAgentCore"]
@@ -118,9 +118,12 @@ class _Host:
         return self._core.config.keepalive_interval
 
     def send_request(self, session: SessionCore, request: Request, now: float,
-                     peer: Peer | None = None) -> ClientTransaction:
+                     peer: Peer | None = None) -> ClientTransaction | None:
         assert isinstance(session, Session)
-        return self._core._send(session, request, now, peer)
+        destination = peer or self._core.reachable_destination(request)
+        if destination is None:
+            return None  # the dialog's remote target names no address we can reach
+        return self._core._send(session, request, now, destination)
 
     def send_response(self, transaction: ServerTransaction, response: Response,
                       now: float) -> None:
@@ -130,8 +133,12 @@ class _Host:
         else:
             layer.send_response(transaction, response, now)
 
-    def send_ack(self, ack: Request) -> None:
-        self._core.layer.send_stateless(ack, self._core.destination(ack))
+    def send_ack(self, ack: Request) -> bool:
+        destination = self._core.reachable_destination(ack)
+        if destination is None:
+            return False
+        self._core.layer.send_stateless(ack, destination)
+        return True
 
     def abandon(self, transaction: ClientTransaction, now: float) -> None:
         self._core.layer.abandon(transaction, now)
@@ -192,11 +199,20 @@ class UserAgentCore:
 
     # -- where we are ----------------------------------------------------------------------
 
-    def set_local(self, local: Peer) -> None:
-        """Say which transport address we send from (once the socket is bound)."""
+    def set_local(self, local: Peer, *, keep_contact: bool = False) -> None:
+        """Say which transport address we send from (once the socket is bound).
+
+        ``keep_contact``: a client that re-opened its connection to the server
+        keeps the Contact it registered, so its new REGISTER replaces the old
+        binding (now reached over the new connection) instead of adding one.
+        """
         self.config = replace(self.config, local=local)
+        contact = self.config.contact
+        if keep_contact and self._origin is not None and isinstance(self._origin.contact.uri,
+                                                                    SipUri):
+            contact = self._origin.contact.uri
         self._origin = Origin.for_peer(local, user=self.config.aor.user, ids=self.ids,
-                                       contact=self.config.contact)
+                                       contact=contact)
         if self.registration is not None:
             self.registration.origin = self._origin
 
@@ -208,18 +224,34 @@ class UserAgentCore:
         return self._origin
 
     def destination(self, request: Request) -> Peer:
-        """Where ``request`` goes (§8.1.2): the outbound proxy, or its next hop's address."""
+        """Where ``request`` goes (§8.1.2): the outbound proxy, or its next hop's address.
+
+        Raises LocalProtocolError when the next hop names no address we can
+        reach (see :meth:`reachable_destination`).
+        """
+        peer = self.reachable_destination(request)
+        if peer is None:
+            raise LocalProtocolError(f"cannot send {request.method} to {next_hop(request)}: "
+                                     "not a SIP URI with a reachable address")
+        return peer
+
+    def reachable_destination(self, request: Request) -> Peer | None:
+        """Where ``request`` goes, or None when its next hop cannot be reached.
+
+        A dialog's remote target comes from the peer's Contact, so the peer
+        decides whether we can reach it: a browser's ``sip:x@y.invalid;transport=ws``
+        (RFC 7118 §5.2) reached us through a proxy, and without a Record-Route
+        nothing leads back to it. A session whose request cannot go anywhere
+        ends with the cause ``"unreachable"``; nothing is raised at the peer's
+        doing.
+        """
         hop = next_hop(request)
         outbound = self.config.outbound
         if outbound is not None:
             out_of_dialog = request.to_tag is None
             if out_of_dialog or names_peer(hop, outbound) or outbound.transport in ("ws", "wss"):
                 return outbound
-        peer = peer_for_uri(hop, self.origin.transport)
-        if peer is None:
-            raise LocalProtocolError(f"cannot send {request.method} to {hop}: "
-                                     "not a SIP URI with a reachable address")
-        return peer
+        return peer_for_uri(hop, self.origin.transport)
 
     @property
     def sessions(self) -> Mapping[tuple[str, str], Session]:
@@ -287,6 +319,14 @@ class UserAgentCore:
         self._send_register(registration.query(now), now)
         return registration
 
+    def registration_lost(self, now: float) -> Registration | None:
+        """Our binding is gone (the connection to the registrar was re-opened, RFC 5626
+        §4.5): if we were registered, REGISTER again at once. None without a registration."""
+        if self.registration is None:
+            return None
+        self._send_register(self.registration.lost(now), now)
+        return self.registration
+
     def _registration(self) -> Registration:
         if self.registration is None:
             aor = self.config.aor
@@ -340,6 +380,11 @@ class UserAgentCore:
 
     def bye(self, session: Session, now: float) -> None:
         session.bye(now)
+        self._pump(now)
+
+    def media_timeout(self, session: Session, now: float) -> None:
+        """No RTP from the peer for too long: end the call with BYE (cause "rtp timeout")."""
+        session.media_timeout(now)
         self._pump(now)
 
     def hangup(self, session: Session, now: float) -> None:
@@ -539,8 +584,32 @@ class UserAgentCore:
             if session is None:
                 logger.debug("ACK for no dialog of ours dropped")
             else:
-                session.receive_request(request, transaction, now)
+                try:
+                    session.receive_request(request, transaction, now)
+                except RemoteProtocolError as error:  # never answered (§17.1.1.3)
+                    logger.info("ACK dropped: %s", error)
             return
+        try:
+            self._on_new_request(request, transaction, now)
+        except RemoteProtocolError as error:
+            # A value the peer sent that we cannot read (a Contact that does not parse,
+            # say): the request is answered with the error's status (400 with what was
+            # wrong), never raised out of receive_datagram (§8.2).
+            self._refuse(request, transaction, error, now)
+
+    def _refuse(self, request: Request, transaction: ServerTransaction,
+                error: RemoteProtocolError, now: float) -> None:
+        """Answer ``request`` with the error's status, unless a final answer already went;
+        a plain 400 says what was wrong in its reason phrase."""
+        logger.info("%s refused: %s %s", request.method, error.status, error)
+        if transaction.state not in (TransactionState.TRYING, TransactionState.PROCEEDING):
+            return
+        reason = error_reason(str(error)) if error.reason == "Bad Request" else error.reason
+        self._answer(request, transaction, error.status, now, reason)
+
+    def _on_new_request(self, request: Request, transaction: ServerTransaction,
+                        now: float) -> None:
+        method = request.method
         refused = self._check(request, transaction)
         if refused is not None:
             self._answer(request, transaction, refused.status, now, refused.reason,
@@ -593,8 +662,7 @@ class UserAgentCore:
         try:
             session.receive_request(request, transaction, now)
         except RemoteProtocolError as error:
-            logger.info("%s refused: %s %s", request.method, error.status, error)
-            self._answer(request, transaction, error.status, now, error.reason)
+            self._refuse(request, transaction, error, now)
             return
         if session.awaiting_reinvite_answer and self.config.auto_answer:
             session.accept_reinvite(now)
@@ -603,6 +671,9 @@ class UserAgentCore:
         if not invite.contact or invite.contact[0].is_wildcard:
             self._answer(invite, transaction, 400, now, "Missing Contact header")
             return
+        # The dialog's remote target and route set come from the INVITE (§12.1.1): read
+        # them now, so that one we cannot read is a 400 before any session exists.
+        Dialog.from_uas_request(invite, "check")
         session = IncomingSession(self._host, invite, transaction)
         self._sessions[session.key] = session
         self._invites[transaction] = session

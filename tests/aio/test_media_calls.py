@@ -13,7 +13,7 @@ recording what arrives. What a student would check is what is asserted:
 * DTMF both ways, as RFC 4733 telephone-events and as SIP INFO (RFC 6086,
   ``application/dtmf-relay``);
 * refusals: 488 Not Acceptable Here with a Warning (RFC 3261 §20.43) when no
-  codec matches or the offer is WebRTC's, 400 for malformed SDP, and the
+  codec matches or the offer's media path is not answered, 400 for malformed SDP, and the
   phones and the server go on working;
 * no leak: every RTP socket is closed when its call ends.
 """
@@ -35,7 +35,7 @@ from siplab.aio.audio import Recorder, ToneSource
 from siplab.aio.errors import CallFailed
 from siplab.aio.session import Invitation, Session
 from siplab.aio.useragent import UserAgent
-from siplab.call import WEBRTC_NOT_YET
+from siplab.call import NO_COMMON_PATH, NO_MEDIA_RELAY
 from siplab.errors import LocalProtocolError
 from siplab.lab import Lab
 from siplab.rtp import g711
@@ -296,15 +296,16 @@ class TestRefusals:
 
         run(scenario(), timeout=20)
 
-    def test_a_webrtc_offer_is_refused_with_488_until_issue_6(self) -> None:
+    def test_a_webrtc_offer_to_a_plain_only_phone_is_refused_with_488(self) -> None:
         async def scenario() -> None:
-            async with phones() as (_, alice, bob):
+            async with phones(bob_options={"webrtc": False}) as (_, alice, bob):
                 call = await alice.call("bob", body=CHROME_OFFER.encode())
                 with pytest.raises(CallFailed) as failed:
                     await call.established(timeout=WAIT)
                 assert failed.value.status == 488
                 assert failed.value.warning is not None
-                assert failed.value.warning.startswith(WEBRTC_NOT_YET)
+                assert failed.value.warning.startswith(NO_COMMON_PATH)
+                assert NO_MEDIA_RELAY in failed.value.warning
                 assert bob.open_media == []
 
         run(scenario(), timeout=20)

@@ -17,7 +17,7 @@ import logging
 import pytest
 
 from siplab.aio.debug import disable_debug
-from siplab.aio.errors import RegistrationError, RequestError, TransportNotAvailable
+from siplab.aio.errors import RegistrationError, RequestError
 from siplab.aio.server_url import ServerUrl, parse_transport_url
 from siplab.aio.session import Invitation
 from siplab.aio.useragent import UserAgent
@@ -83,10 +83,10 @@ class TestFailures:
         assert parse_transport_url("tcp://localhost") == ServerUrl("tcp", "localhost", 5060)
         assert parse_transport_url("ws://127.0.0.1:8080/ws").path == "/ws"
         assert str(parse_transport_url("ws://127.0.0.1:8080")) == "ws://127.0.0.1:8080/"
-        with pytest.raises(TransportNotAvailable, match="issue 10"):
-            UserAgent("sip:alice@127.0.0.1", transport="wss://127.0.0.1:8443")
-        with pytest.raises(NotImplementedError):
-            parse_transport_url("wss://127.0.0.1:8443")
+        assert parse_transport_url("wss://127.0.0.1:8443/ws") == ServerUrl(
+            "wss", "127.0.0.1", 8443, "/ws")
+        assert parse_transport_url("tls://127.0.0.1") == ServerUrl("tls", "127.0.0.1", 5061)
+        assert str(parse_transport_url("wss://localhost")) == "wss://localhost:443/"
         with pytest.raises(LocalProtocolError):
             parse_transport_url("http://127.0.0.1:8080")
         with pytest.raises(LocalProtocolError):

@@ -11,7 +11,11 @@ numbers outside the message parser, and each was found raising ValueError:
 * the status in a ``message/sipfrag`` NOTIFY body after a REFER (RFC 3420,
   RFC 3515 §2.4.5; ``siplab.sip.invite_midcall.sipfrag_status``);
 * ``Min-Expires`` of a 423 and the ``expires`` a registrar grants in its 200
-  (RFC 3261 §10.2.8, §10.2.4; ``siplab.sip.registration``).
+  (RFC 3261 §10.2.8, §10.2.4; ``siplab.sip.registration``);
+* the ``Duration=`` of a DTMF INFO (RFC 6086, ``siplab.call.parse_dtmf``), the
+  code of a Warning header (§20.43, ``siplab.call.parse_warnings``) and the
+  version in an SDP ``o=`` line that a hold re-INVITE counts up (RFC 3264 §8,
+  ``siplab.aio.hold.with_direction``).
 
 Now they read such a value as absent, and the user agent goes on.
 """
@@ -22,6 +26,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from siplab.aio.hold import with_direction
+from siplab.call import parse_dtmf, parse_warnings
 from siplab.lab import SimNetwork
 from siplab.sip.events import Registered, RegistrationFailed
 from siplab.sip.invite_midcall import sipfrag_status
@@ -107,3 +113,35 @@ def test_423_whose_min_expires_is_no_number_fails_the_registration(value: str) -
     events, registration = register_against(423, "Min-Expires", value)
     assert any(isinstance(event, RegistrationFailed) for event in events)
     assert registration.state is RegistrationState.Failed
+
+
+@FUZZ
+@given(NUMBER_TEXT)
+@example("²")
+@example("9" * 5000)
+def test_dtmf_duration_is_a_number_or_none(value: str) -> None:
+    press = parse_dtmf(f"Signal=5\r\nDuration={value}\r\n".encode(), "application/dtmf-relay")
+    assert press is not None
+    assert press.digit == "5"
+    assert press.duration_ms is None or 0 <= press.duration_ms < 10**6
+
+
+@FUZZ
+@given(NUMBER_TEXT)
+@example("²²²")
+@example("٣٠٥")
+def test_warning_code_is_three_ascii_digits_or_the_warning_is_skipped(code: str) -> None:
+    for found, _, _ in parse_warnings(f'{code} siplab "text"'):
+        assert 0 <= found <= 999
+
+
+@FUZZ
+@given(NUMBER_TEXT)
+@example("²")
+@example("9" * 5000)
+def test_hold_counts_up_an_sdp_version_only_when_it_is_a_number(version: str) -> None:
+    body = f"v=0\r\no=- 1 {version} IN IP4 192.0.2.1\r\ns=-\r\n".encode()
+    held = with_direction(body, "sendonly").decode()
+    assert "a=sendonly" in held
+    if version.isascii() and version.isdigit() and len(version) <= 20:
+        assert f"o=- 1 {int(version) + 1} IN" in held

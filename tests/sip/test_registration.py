@@ -198,17 +198,22 @@ class TestRefresh:
     def test_refresh_delay(self, granted: int, delay: float) -> None:
         assert refresh_delay(granted) == pytest.approx(delay)
 
-    def test_failed_refresh_reports_failure(self) -> None:
+    def test_failed_refresh_reports_failure_then_retries(self) -> None:
         net, alice, registrar = lab()
         registration = alice.register(net.now)
         net.run_until(1.0)
         registrar.force = [503]
-        net.run_until(545.0)
+        net.run_until(540.5)
         events = drain(alice)
         assert names(events) == ["Registered", "RegistrationFailed"]
         assert only(events, RegistrationFailed).status == 503
-        assert registration.state is State.Failed
-        assert registration.refresh_at is None
+        assert registration.state is State.Retrying
+        assert registration.refresh_at == pytest.approx(540.04 + 1.0)  # the first backoff
+        net.run_until(545.0)
+        assert names(drain(alice)) == ["Registered"]
+        assert registration.state is State.Registered
+        assert_ladder(net, ["REGISTER", "200 OK", "REGISTER", "503 Service Unavailable",
+                            "REGISTER", "200 OK"])
 
 
 class TestIntervalTooBrief:
