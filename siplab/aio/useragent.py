@@ -262,6 +262,7 @@ class UserAgent:
         self.local: Peer | None = None  # our socket's address
         self._core: UserAgentCore | None = None
         self._driver: EndpointDriver | None = None
+        self._stopped = False
         self._registerer: Registerer | None = None
         self._sessions: dict[CoreSession, Session] = {}
         self._invitations: asyncio.Queue[Invitation] = asyncio.Queue()
@@ -417,6 +418,7 @@ class UserAgent:
             async with asyncio.timeout(timeout / 2):
                 await self._unregister()
         self._driver = None
+        self._stopped = True
         stopped = RequestError(None, "the user agent stopped")
         for futures in self._pending.values():
             _fail_all(futures, stopped)
@@ -613,6 +615,11 @@ class UserAgent:
         """Around a call of a core verb: give it the time, then send what it produced."""
         driver = self._driver
         if driver is None:
+            if self._stopped:
+                # A notebook's last cell usually stops the lab; a cell run after it lands here.
+                raise InvalidStateError(
+                    f"{self.uri} was stopped (ua.stop() or lab.stop()): start it again, "
+                    "or restart the kernel and run the notebook from the top")
             raise InvalidStateError("the user agent is not running: await ua.start() first")
         try:
             yield driver.now()
