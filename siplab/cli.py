@@ -121,12 +121,17 @@ def _add_server(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=_run_server)
 
 
+def _short_number(text: str) -> bool:
+    """ASCII digits, five at most: int() refuses "²" (which isdigit() accepts)."""
+    return text.isascii() and text.isdigit() and len(text) <= 5
+
+
 def parse_host_port(text: str) -> tuple[str, int]:
     """``127.0.0.1:5060``, ``localhost:0`` or ``[::1]:5060`` -> (host, port)."""
     host, colon, port = text.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not colon or not host or not port.isdigit() or int(port) > 65535:
+    if not colon or not host or not _short_number(port) or int(port) > 65535:
         raise UsageError(f"expected HOST:PORT such as 127.0.0.1:5060, not {text!r}")
     return host, int(port)
 

@@ -173,6 +173,17 @@ class TestArgumentParsing:
         assert parse_host_port("localhost:0") == ("localhost", 0)
         assert parse_host_port("[::1]:5060") == ("::1", 5060)
 
+    @pytest.mark.parametrize("text", ["127.0.0.1:\u00b2", "127.0.0.1:5\u0660", "127.0.0.1:65536",
+                                      "127.0.0.1:" + "9" * 5000, "127.0.0.1", ":5060"])
+    def test_a_bad_port_is_a_usage_error_not_a_traceback(self, text: str,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+        # "²" and Arabic-Indic digits pass str.isdigit() but int() refuses them.
+        assert main(["server", "--udp", text]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert "expected HOST:PORT" in err[0]
+
     def test_users_list_and_file(self, tmp_path: Path) -> None:
         assert parse_users("alice:secret, bob:a:b") == {"alice": "secret", "bob": "a:b"}
         path = tmp_path / "users.txt"

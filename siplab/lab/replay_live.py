@@ -71,7 +71,8 @@ def peer_of(target: object, transport: str = "udp") -> Peer:
     """A Peer from ``"host:port"`` (``[::1]:5060``), ``(host, port)`` or a Peer."""
     if isinstance(target, str):
         host, colon, port = target.rpartition(":")
-        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        short = port.isascii() and port.isdigit() and len(port) <= 5  # int()-safe
+        if not colon or not host or not short or not 0 < int(port) < 65536:
             raise LocalProtocolError(f"expected HOST:PORT such as 127.0.0.1:5060, not {target!r}")
         return Peer(host.strip("[]"), int(port), transport)
     if isinstance(target, tuple) and len(target) >= 2:

@@ -236,7 +236,7 @@ def _side(as_: str, dialog: list[WireMessage], caller: Peer, callee: Peer,
         return caller if wanted == "caller" else callee
     endpoints = {w.src for w in dialog} | {w.dst for w in dialog}
     host, colon, port = wanted.rpartition(":")
-    if colon and port.isdigit():
+    if colon and _is_port(port):
         host = host.strip("[]")
         for endpoint in endpoints:
             if endpoint.host == host and endpoint.port == int(port):
@@ -321,7 +321,7 @@ def media_addresses(message: Request | Response) -> list[tuple[str, int]]:
                 session_host = host
         elif line.startswith("m=") and len(line.split()) >= 2:
             port = line.split()[1].split("/")[0]
-            found.append((session_host, int(port) if port.isdigit() else 0))
+            found.append((session_host, int(port) if _is_port(port) else 0))
     return found
 
 
@@ -329,6 +329,11 @@ def _our_media(steps: list[ScriptStep], media: Iterable[MediaPacket]) -> list[Me
     """The RTP packets our side sent: from an address and port its own SDP named."""
     ours = {address for step in steps if step.sends for address in media_addresses(step.message)}
     return [packet for packet in media if (packet.src.host, packet.src.port) in ours]
+
+
+def _is_port(text: str) -> bool:
+    """ASCII digits, five at most: int() refuses "²" (which isdigit() accepts)."""
+    return text.isascii() and text.isdigit() and len(text) <= 5
 
 
 def _text(peer: Peer) -> str:

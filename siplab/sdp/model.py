@@ -51,6 +51,7 @@ from siplab.sdp.attributes import (
 )
 
 __all__ = [
+    "is_short_number",
     "Origin",
     "Connection",
     "Bandwidth",
@@ -139,7 +140,7 @@ def is_webrtc_proto(proto: str) -> bool:
     return upper.startswith(("UDP/TLS/RTP/SAVP", "TCP/TLS/RTP/SAVP")) or "DTLS/SCTP" in upper
 
 
-def _small_number(text: str, digits: int) -> bool:
+def is_short_number(text: str, digits: int) -> bool:
     """ASCII digits, at most ``digits`` of them: safe for int() (which refuses
     over 4300 digits, and "²".isdigit() is true)."""
     return text.isascii() and text.isdigit() and len(text) <= digits
@@ -211,7 +212,7 @@ class MediaDescription:
     @property
     def payload_types(self) -> list[int]:
         """The formats that are RTP payload type numbers, in the ``m=`` line's order."""
-        return [int(f) for f in self.formats if _small_number(f, 3) and int(f) < 128]
+        return [int(f) for f in self.formats if is_short_number(f, 3) and int(f) < 128]
 
     def _fmtps(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -318,7 +319,7 @@ class MediaDescription:
         """``a=rtcp:<port>``: an explicit RTCP port (RFC 3605), else ``None``."""
         value = self.attribute("rtcp")
         port = (value or "").split(" ", 1)[0]
-        return int(port) if _small_number(port, 5) else None
+        return int(port) if is_short_number(port, 5) else None
 
     @property
     def mid(self) -> str | None:
@@ -331,7 +332,7 @@ class MediaDescription:
         out: list[int] = []
         for value in self.attribute_values("ssrc"):
             head = value.split(" ", 1)[0]
-            if _small_number(head, 10) and int(head) not in out:
+            if is_short_number(head, 10) and int(head) not in out:
                 out.append(int(head))
         return out
 

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 from siplab.sdp.attributes import Attribute, Codec, Direction
 from siplab.sdp.errors import WARNING_MEDIA_TYPE, NegotiationError
-from siplab.sdp.model import MediaDescription, SessionDescription
+from siplab.sdp.model import MediaDescription, SessionDescription, is_short_number
 
 __all__ = [
     "add_telephone_events",
@@ -62,7 +62,7 @@ def rtp_streams(sd: SessionDescription) -> list[int]:
 def free_payload_type(sd: SessionDescription, wanted: int) -> int:
     """``wanted`` if no m-line of ``sd`` uses it (BUNDLE shares one number space), else a free
     dynamic one."""
-    used = {int(f) for m in sd.media for f in m.formats if f.isdigit()}
+    used = {int(f) for m in sd.media for f in m.formats if is_short_number(f, 3)}
     if wanted not in used:
         return wanted
     return next(pt for pt in range(_FIRST_DYNAMIC, _LAST_DYNAMIC + 1) if pt not in used)
