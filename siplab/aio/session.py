@@ -414,7 +414,11 @@ class Session(SessionMedia):
         self._stop_watching()
         self._release_media()
         if not self._established.done():
-            reason = reason_phrase(status) if status is not None else cause
+            # The peer's own words ("Busy Here - in a meeting"), else the RFC's phrase.
+            if response is not None and response.reason:
+                reason = response.reason
+            else:
+                reason = reason_phrase(status) if status is not None else cause
             warnings = parse_warnings(response.headers.get("Warning")) if response else []
             warning = "; ".join(text for _, _, text in warnings) or None
             self._established.set_exception(CallFailed(status, reason, cause=cause,

@@ -116,6 +116,20 @@ class TestCalls:
 
         run(scenario())
 
+    def test_the_callers_error_carries_the_callees_own_reason_phrase(self,
+                                                                       transport: str) -> None:
+        async def scenario() -> None:
+            async with lab_and_phones(transport, "alice", "bob") as (_, [alice, bob]):
+                call = await alice.call("bob")
+                invitation = await bob.next_invitation(timeout=2)
+                await invitation.reject(486, "Busy Here - in a meeting")
+                with pytest.raises(CallFailed) as failed:
+                    await call.established(timeout=2)
+                assert failed.value.reason == "Busy Here - in a meeting"
+                assert str(failed.value) == "INVITE failed: 486 Busy Here - in a meeting"
+
+        run(scenario())
+
     def test_caller_cancels_before_the_answer(self, transport: str) -> None:
         async def scenario() -> None:
             async with lab_and_phones(transport, "alice", "bob") as (_, [alice, bob]):
