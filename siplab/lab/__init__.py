@@ -34,6 +34,13 @@ if TYPE_CHECKING:
     from siplab.lab.analysis import RtpStreamStats, rtp_streams
     from siplab.lab.diagrams import diagram
     from siplab.lab.flow import FlowRow
+    from siplab.lab.kamailio import (
+        ClassServer,
+        Kamailio,
+        KamailioError,
+        class_server,
+        start_kamailio,
+    )
     from siplab.lab.ladder import ladder_pages
     from siplab.lab.ladder_text import text_ladder
     from siplab.lab.network import (
@@ -109,6 +116,12 @@ __all__ = [
     "ReplayReport",
     "ReplayStep",
     "Verdict",
+    # a real SIP server: Kamailio started for a notebook, or the class's (RFC 3261 §16)
+    "start_kamailio",
+    "Kamailio",
+    "KamailioError",
+    "class_server",
+    "ClassServer",
     # widgets (ipywidgets, imported when one is made)
     "Dialer",
     "dialers",
@@ -155,6 +168,11 @@ _EXPORTS = {
     "Account": "siplab.lab.start",
     "Lab": "siplab.lab.start",
     "Trace": "siplab.lab.trace",
+    "start_kamailio": "siplab.lab.kamailio",
+    "Kamailio": "siplab.lab.kamailio",
+    "KamailioError": "siplab.lab.kamailio",
+    "class_server": "siplab.lab.kamailio",
+    "ClassServer": "siplab.lab.kamailio",
     "Dialer": "siplab.lab.widgets",
     "dialers": "siplab.lab.widgets",
     "LiveLadder": "siplab.lab.widgets_ladder",
