@@ -69,8 +69,9 @@ Digest proves identity; it does not hide or protect the message (only the body,
 with ``auth-int``). MD5 is broken as a hash, which is why RFC 8760 brought
 SHA-256 to SIP; TLS is what protects the content.
 
-This module parses and writes both headers, computes the response and builds
-the retried request (:func:`add_authorization`, :class:`DigestClient`). The
+This module computes the response and builds the retried request
+(:func:`add_authorization`, :class:`DigestClient`); :mod:`siplab.sip.auth_headers`
+reads and writes the two headers (its names are re-exported here), and the
 server side lives in :mod:`siplab.sip.auth_server`. Not implemented: the
 ``userhash`` and ``username*`` (charset) options of RFC 7616 §3.4.4-3.4.5 and
 SHA-512-256 (their parameters are kept, but not acted on).
@@ -79,13 +80,19 @@ SHA-512-256 (their parameters are kept, but not acted on).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from siplab.errors import LocalProtocolError, RemoteProtocolError, SipParseError
 from siplab.ids import IdSource
-from siplab.sip.grammar import TOKEN_CHARS, quote, split_commas
+from siplab.sip.auth_headers import (
+    ALGORITHMS,
+    Challenge,
+    Credentials,
+    canonical_algorithm,
+    parse_challenge,
+    parse_credentials,
+)
+from siplab.sip.grammar import split_commas
 from siplab.sip.headers import CSeq, Headers, header_key, parse_via
 from siplab.sip.message import Request, Response
 
@@ -106,14 +113,10 @@ __all__ = [
     "DigestClient",
 ]
 
-#: The algorithms this module computes, by their RFC 7616 names.
-ALGORITHMS = ("MD5", "MD5-sess", "SHA-256", "SHA-256-sess")
 #: What a client accepts by default, strongest first (a name covers its -sess variant).
 DEFAULT_SUPPORTED = ("SHA-256", "MD5")
 
 _HASHLIB_NAMES = {"MD5": "md5", "SHA-256": "sha256"}
-_CANONICAL = {name.upper(): name for name in ALGORITHMS}
-_NC_RE = re.compile(r"[0-9a-f]{8}\Z")
 _MAX_REMEMBERED_NONCES = 32
 
 
@@ -126,14 +129,6 @@ class UnsupportedChallenge(RemoteProtocolError):
 
 
 # -- the hash -------------------------------------------------------------------------
-
-
-def canonical_algorithm(name: str | None) -> str | None:
-    """The RFC spelling of an algorithm name (``sha-256`` -> ``SHA-256``), None if unknown.
-
-    A missing algorithm parameter means MD5 (RFC 7616 §3.3).
-    """
-    return _CANONICAL.get((name or "MD5").upper())
 
 
 def _hex_digest(algorithm: str, data: bytes) -> str:
@@ -185,281 +180,6 @@ def compute_response(
     if nc is None or cnonce is None:
         raise ValueError("qop needs nc and cnonce")
     return h(f"{ha1}:{nonce}:{nc:08x}:{cnonce}:{qop}:{ha2}")
-
-
-# -- the two headers ----------------------------------------------------------------------
-
-#: Other auth-params, as written: a quoted value keeps its quotes.
-ExtraParams = tuple[tuple[str, str], ...]
-
-
-def _bare(value: str) -> bool:
-    """True if ``value`` can be written without quotes (a token-like run)."""
-    return bool(value) and not any(ch in ' \t,"' for ch in value)
-
-
-def _format(scheme_params: list[tuple[str, str | None, bool]], extra: ExtraParams) -> str:
-    # RFC 7616 quotes realm, nonce, opaque, username, uri, response, cnonce (and
-    # the challenge's qop list); algorithm, stale, nc and the chosen qop are bare
-    # tokens, unless a peer sent one that only makes sense quoted.
-    parts = [
-        f"{name}={quote(value) if quoted or not _bare(value) else value}"
-        for name, value, quoted in scheme_params
-        if value is not None
-    ]
-    parts.extend(f"{name}={value}" for name, value in extra)
-    return "Digest " + ", ".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    """One ``WWW-Authenticate`` / ``Proxy-Authenticate`` digest challenge (RFC 7616 §3.3)."""
-
-    realm: str
-    nonce: str
-    algorithm: str | None = None
-    qop: tuple[str, ...] = ()
-    opaque: str | None = None
-    stale: bool = False
-    domain: str | None = None
-    params: ExtraParams = ()
-
-    @property
-    def algorithm_name(self) -> str:
-        """The algorithm in its RFC spelling (MD5 when absent), or as written if unknown."""
-        return canonical_algorithm(self.algorithm) or str(self.algorithm)
-
-    def __str__(self) -> str:
-        return _format(
-            [
-                ("realm", self.realm, True),
-                ("domain", self.domain, True),
-                ("nonce", self.nonce, True),
-                ("opaque", self.opaque, True),
-                ("stale", "TRUE" if self.stale else None, False),
-                ("algorithm", self.algorithm, False),
-                ("qop", ",".join(self.qop) if self.qop else None, True),
-            ],
-            self.params,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """One ``Authorization`` / ``Proxy-Authorization`` digest answer (RFC 7616 §3.4)."""
-
-    username: str
-    realm: str
-    nonce: str
-    uri: str
-    response: str
-    algorithm: str | None = None
-    cnonce: str | None = None
-    opaque: str | None = None
-    qop: str | None = None
-    nc: int | None = None
-    params: ExtraParams = ()
-
-    def __post_init__(self) -> None:
-        if self.nc is not None and not 0 <= self.nc <= 0xFFFFFFFF:
-            raise ValueError(f"nc must fit in 8 hex digits, not {self.nc}")
-
-    def __str__(self) -> str:
-        return _format(
-            [
-                ("username", self.username, True),
-                ("realm", self.realm, True),
-                ("nonce", self.nonce, True),
-                ("uri", self.uri, True),
-                ("response", self.response, True),
-                ("algorithm", self.algorithm, False),
-                ("cnonce", self.cnonce, True),
-                ("opaque", self.opaque, True),
-                ("qop", self.qop, False),
-                ("nc", None if self.nc is None else f"{self.nc:08x}", False),
-            ],
-            self.params,
-        )
-
-
-# The common spelling of a digest header, for the quick path of _read_auth_params:
-# the scheme, then name=value pairs (token values, or quoted ones without escapes).
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_DIGEST_RE = re.compile(r"[Dd][Ii][Gg][Ee][Ss][Tt](?=[ \t]|\Z)")
-_SEPARATORS_RE = re.compile(r"[ \t,]*")
-_AUTH_PARAM_RE = re.compile(
-    r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*(?:\"([^\"\\\\]*)\"|([^ \t,\"]+))[ \t]*(?=,|\Z)"
-)
-
-
-def _read_auth_params(value: str, what: str) -> dict[str, tuple[str, str, bool]]:
-    """Read ``Digest name=value, name="quoted, value"``: lower-case name -> (name, value, quoted).
-
-    Names are case-insensitive; values are tokens or quoted strings (which may
-    hold commas and ``\\``-escapes). Spaces around ``=`` and ``,`` are allowed.
-    A registrar reads one of these per REGISTER, so the usual spelling is read
-    with a few regular expressions; anything else (escapes, a repeated name,
-    a mistake) goes the careful way, which also says what is wrong.
-    """
-    if _CONTROL_RE.search(value):
-        raise SipParseError("control character in header value", where=what)
-    text = value.strip(" \t")
-    scheme = _DIGEST_RE.match(text)
-    if scheme is None:
-        return _read_auth_params_carefully(text, what)
-    params: dict[str, tuple[str, str, bool]] = {}
-    position, end = scheme.end(), len(text)
-    while True:
-        position = _SEPARATORS_RE.match(text, position).end()  # type: ignore[union-attr]
-        if position >= end:
-            return params
-        found = _AUTH_PARAM_RE.match(text, position)
-        if found is None:
-            return _read_auth_params_carefully(text, what)
-        name, quoted_value, token_value = found.groups()
-        key = name.lower()
-        if key in params:
-            return _read_auth_params_carefully(text, what)
-        if quoted_value is not None:
-            params[key] = (name, quoted_value, True)
-        else:
-            params[key] = (name, token_value, False)
-        position = found.end()
-
-
-def _read_auth_params_carefully(text: str, what: str) -> dict[str, tuple[str, str, bool]]:
-    # Character by character, with an error that says where the value goes wrong.
-    n = len(text)
-    i = 0
-    while i < n and text[i] in TOKEN_CHARS:
-        i += 1
-    scheme = text[:i]
-    if not scheme:
-        raise SipParseError("missing authentication scheme", where=what)
-    if scheme.lower() != "digest":
-        raise SipParseError(f"scheme {scheme!r} is not Digest", where=what)
-    if i < n and text[i] not in " \t":
-        raise SipParseError(f"unexpected {text[i]!r} after the scheme", where=what)
-    params: dict[str, tuple[str, str, bool]] = {}
-    while True:
-        while i < n and text[i] in " \t,":
-            i += 1
-        if i >= n:
-            return params
-        start = i
-        while i < n and text[i] in TOKEN_CHARS:
-            i += 1
-        name = text[start:i]
-        if not name:
-            raise SipParseError(f"expected a parameter name at {text[i : i + 20]!r}", where=what)
-        while i < n and text[i] in " \t":
-            i += 1
-        if i >= n or text[i] != "=":
-            raise SipParseError(f"parameter {name!r} has no '=' and value", where=what)
-        i += 1
-        while i < n and text[i] in " \t":
-            i += 1
-        if i < n and text[i] == '"':
-            i += 1
-            chars: list[str] = []
-            while i < n and text[i] != '"':
-                if text[i] == "\\" and i + 1 < n:  # quoted-pair (RFC 3261 §25.1)
-                    i += 1
-                chars.append(text[i])
-                i += 1
-            if i >= n:
-                raise SipParseError(f"unterminated quoted value of {name!r}", where=what)
-            i += 1
-            param_value, quoted = "".join(chars), True
-        else:
-            start = i
-            while i < n and text[i] not in " \t,":
-                i += 1
-            param_value, quoted = text[start:i], False
-            if not param_value:
-                raise SipParseError(f"parameter {name!r} has an empty value", where=what)
-            if '"' in param_value:
-                raise SipParseError(f"stray quote in the value of {name!r}", where=what)
-        while i < n and text[i] in " \t":
-            i += 1
-        if i < n and text[i] != ",":
-            raise SipParseError(f"expected ',' after parameter {name!r}", where=what)
-        key = name.lower()
-        if key in params:
-            raise SipParseError(f"parameter {name!r} appears twice", where=what)
-        params[key] = (name, param_value, quoted)
-
-
-def _take(params: dict[str, tuple[str, str, bool]], name: str) -> str | None:
-    found = params.pop(name, None)
-    return None if found is None else found[1]
-
-
-def _require(params: dict[str, tuple[str, str, bool]], name: str, what: str) -> str:
-    found = _take(params, name)
-    if found is None:
-        raise SipParseError(f"missing {name}", where=what)
-    return found
-
-
-def _extra(params: dict[str, tuple[str, str, bool]]) -> ExtraParams:
-    return tuple((name, quote(text) if quoted else text) for name, text, quoted in params.values())
-
-
-def parse_challenge(value: str) -> Challenge:
-    """Parse a ``WWW-Authenticate`` or ``Proxy-Authenticate`` value (one digest challenge).
-
-    Raises :class:`~siplab.errors.SipParseError` if it is not a Digest
-    challenge, lacks realm or nonce, or is malformed.
-    """
-    what = "digest challenge"
-    params = _read_auth_params(value, what)
-    realm = _require(params, "realm", what)
-    nonce = _require(params, "nonce", what)
-    qop_text = _take(params, "qop")
-    qop = tuple(q.lower() for q in split_commas(qop_text)) if qop_text else ()
-    stale = (_take(params, "stale") or "").lower() == "true"
-    return Challenge(
-        realm=realm,
-        nonce=nonce,
-        algorithm=_take(params, "algorithm"),
-        qop=qop,
-        opaque=_take(params, "opaque"),
-        stale=stale,
-        domain=_take(params, "domain"),
-        params=_extra(params),
-    )
-
-
-def parse_credentials(value: str) -> Credentials:
-    """Parse an ``Authorization`` or ``Proxy-Authorization`` value (digest credentials).
-
-    username, realm, nonce, uri and response are required; ``nc`` must be
-    8 lower-case hex digits. Raises :class:`~siplab.errors.SipParseError`.
-    """
-    what = "digest credentials"
-    params = _read_auth_params(value, what)
-    username = _require(params, "username", what)
-    realm = _require(params, "realm", what)
-    nonce = _require(params, "nonce", what)
-    uri = _require(params, "uri", what)
-    response = _require(params, "response", what)
-    nc_text = _take(params, "nc")
-    if nc_text is not None and not _NC_RE.match(nc_text):
-        raise SipParseError(f"bad nc {nc_text!r}: must be 8 lower-case hex digits", where=what)
-    return Credentials(
-        username=username,
-        realm=realm,
-        nonce=nonce,
-        uri=uri,
-        response=response,
-        algorithm=_take(params, "algorithm"),
-        cnonce=_take(params, "cnonce"),
-        opaque=_take(params, "opaque"),
-        qop=_take(params, "qop"),
-        nc=None if nc_text is None else int(nc_text, 16),
-        params=_extra(params),
-    )
 
 
 # -- the client -----------------------------------------------------------------------------
