@@ -366,11 +366,15 @@ def plot_waveform(source: object, stream: object | None = None, *, ax: Axes | No
 def plot_spectrogram(source: object, stream: object | None = None, *, ax: Axes | None = None,
                      codec: str | None = None) -> Figure:
     """The decoded audio's spectrogram: which frequencies, when."""
+    import numpy as np
+
     samples, rate = decode_stream(source, stream, codec=codec)
     figure, axes = _axes(ax)
     if len(samples) >= 256:
-        image = axes.specgram(samples.astype(float), NFFT=256, Fs=rate, noverlap=128,
-                              cmap="magma")[3]
+        # Silence has no energy: its log is -inf, drawn as the darkest colour; no warning.
+        with np.errstate(divide="ignore"):
+            image = axes.specgram(samples.astype(float), NFFT=256, Fs=rate, noverlap=128,
+                                  cmap="magma")[3]
         image.set_gid("spectrogram")
     axes.set_xlabel("time (s)")
     axes.set_ylabel("frequency (Hz)")

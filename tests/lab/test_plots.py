@@ -8,6 +8,7 @@ packet by packet, so the expected marks are known exactly.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,15 @@ def test_waveform_spectrogram_and_audio() -> None:
     player = audio(packets)
     assert player.data[:4] == b"RIFF"  # a WAV file, as the notebook's player wants
     assert int.from_bytes(player.data[24:28], "little") == 8000
+
+
+def test_the_spectrogram_of_silence_is_drawn_without_a_warning() -> None:
+    # PCMU 0xFF decodes to 0: a stream of digital silence, whose log power is -inf.
+    silent = [(10.0 + 0.02 * i, RtpPacket(0, i, 160 * i, 0x51, b"\xff" * 160)) for i in range(20)]
+    assert not decode_stream(silent)[0].any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert artists(plot_spectrogram(silent), "spectrogram")
 
 
 def test_stream_overview_has_every_panel() -> None:
