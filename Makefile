@@ -2,7 +2,9 @@
 #
 #   make test                       # ruff, mypy --strict on the core, pytest (scripts/test.sh)
 #   make lab                        # JupyterLab with the notebooks (scripts/lab.sh)
-#   make bench [BENCH_ARGS=--quick] # every bench/*.py script, one after the other
+#   make bench [BENCH_ARGS=--quick] # every benchmark, one after the other, then one table of
+#                                   # ratios (bench/report.py; BENCH_ARGS="--write BENCHMARKS.md"
+#                                   # records it; --only NAME runs one)
 #   make fuzz [FUZZ_TIME=60]        # every fuzz/fuzz_*.py target for FUZZ_TIME seconds each
 
 PYTHON ?= .venv/bin/python
@@ -10,7 +12,6 @@ FUZZ_TIME ?= 60
 FUZZ_ARGS ?=
 BENCH_ARGS ?=
 FUZZ_TARGETS := $(sort $(wildcard fuzz/fuzz_*.py))
-BENCH_SCRIPTS := $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 
 .PHONY: test lab bench fuzz
 
@@ -20,11 +21,10 @@ test:
 lab:
 	bash scripts/lab.sh
 
+# bench/report.py runs bench/parse, load, media, analyze, webrtc and startup.py with
+# --json, keeps their output in artifacts/bench/ and prints the one table.
 bench:
-	@set -e; for script in $(BENCH_SCRIPTS); do \
-		echo "== $$script $(BENCH_ARGS)"; \
-		$(PYTHON) $$script $(BENCH_ARGS); \
-	done
+	$(PYTHON) bench/report.py $(BENCH_ARGS)
 
 # atheris when it is installed (pip install -e '.[fuzz]'), else the plain
 # random-mutation loop; add FUZZ_ARGS=--fallback to force the loop.

@@ -4,8 +4,15 @@ The timers are fast (T1 = 50 ms, T2 = 100 ms: a UDP request is sent again
 every 100 ms, and Timer F gives up after 64*T1 = 3.2 s), so that SIP's
 retransmissions can beat a 30 % loss within seconds. :func:`settle` then
 runs every clock 40 s ahead, as tests/interop/test_sipp_server.py does: the
-transactions that linger to absorb retransmissions (Timers D, I, J, K) end,
-and every table must be empty.
+transactions that linger to absorb retransmissions (Timers D, I, J, K, L, M)
+end, and every table must be empty.
+
+:func:`lab` also keeps every transaction the server and the phones ever
+created (:class:`Recorded`), not only the live ones, so that :func:`settle`
+can check that each one took one of its machine's RFC paths to Terminated
+(:data:`RFC_PATHS`) and was ended by the timer that closes that path, never
+by a timeout (Timer B, F or H) or a transport error: through loss,
+retransmission must have carried every transaction, not given up on it.
 """
 
 from __future__ import annotations
@@ -19,16 +26,89 @@ from siplab.aio.server import LabServer
 from siplab.aio.useragent import UserAgent
 from siplab.ids import IdSource
 from siplab.sip.timers import TimerConfig
-from siplab.sip.transaction import TransactionState
+from siplab.sip.transaction import Transaction, TransactionState
+from siplab.sip.transaction_layer import TransactionLayer
 from siplab.sip.transport import Peer
 
-__all__ = ["FAST", "LOOPBACK", "USERS", "run", "server", "phone", "lab", "settle",
-           "eventually", "url_for"]
+__all__ = ["FAST", "LOOPBACK", "USERS", "RFC_PATHS", "Recorded", "run", "server", "phone",
+           "lab", "settle", "eventually", "url_for", "record_transactions", "rfc_path_errors"]
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
 USERS = {"alice": "alice-fault-pw", "bob": "bob-fault-pw"}
 FAST = TimerConfig(t1=0.05, t2=0.1, t4=0.1, timer_d=0.5)
+
+
+_ST = TransactionState
+#: The ways each machine of RFC 3261 §17 (with RFC 6026's Accepted) goes from its
+#: first state to Terminated when the network only loses, delays, copies and
+#: reorders datagrams, and the input that ends each way: the timer that closes
+#: the state before Terminated. Proceeding is optional wherever a 1xx may or may
+#: not have been sent (or survived the loss).
+RFC_PATHS: dict[str, dict[tuple[TransactionState, ...], str]] = {
+    "INVITE client": {  # §17.1.1.2: a 2xx (Accepted, Timer M) or a failure (Completed, Timer D)
+        (_ST.CALLING, _ST.ACCEPTED, _ST.TERMINATED): "Timer M",
+        (_ST.CALLING, _ST.PROCEEDING, _ST.ACCEPTED, _ST.TERMINATED): "Timer M",
+        (_ST.CALLING, _ST.COMPLETED, _ST.TERMINATED): "Timer D",
+        (_ST.CALLING, _ST.PROCEEDING, _ST.COMPLETED, _ST.TERMINATED): "Timer D",
+    },
+    "non-INVITE client": {  # §17.1.2.2
+        (_ST.TRYING, _ST.COMPLETED, _ST.TERMINATED): "Timer K",
+        (_ST.TRYING, _ST.PROCEEDING, _ST.COMPLETED, _ST.TERMINATED): "Timer K",
+    },
+    "INVITE server": {  # §17.2.1: a 2xx (Accepted, Timer L), or a failure ACKed (Timer I)
+        (_ST.PROCEEDING, _ST.ACCEPTED, _ST.TERMINATED): "Timer L",
+        (_ST.PROCEEDING, _ST.COMPLETED, _ST.CONFIRMED, _ST.TERMINATED): "Timer I",
+    },
+    "non-INVITE server": {  # §17.2.2
+        (_ST.TRYING, _ST.COMPLETED, _ST.TERMINATED): "Timer J",
+        (_ST.TRYING, _ST.PROCEEDING, _ST.COMPLETED, _ST.TERMINATED): "Timer J",
+    },
+}
+
+
+class Recorded(dict[Any, Any]):
+    """A transaction table that remembers every transaction ever put in it.
+
+    The layer deletes a transaction as soon as it is Terminated; ``every``
+    keeps it, with its ``history``, for :func:`rfc_path_errors`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.every: list[Transaction] = []
+
+    def __setitem__(self, key: Any, transaction: Any) -> None:
+        self.every.append(transaction)
+        super().__setitem__(key, transaction)
+
+
+def record_transactions(layer: TransactionLayer) -> None:
+    """Swap ``layer``'s two (empty) tables for :class:`Recorded` ones."""
+    assert not layer.client_transactions
+    assert not layer.server_transactions
+    layer._clients = Recorded()  # a test's window into the layer
+    layer._servers = Recorded()
+
+
+def recorded(layer: TransactionLayer) -> list[Transaction]:
+    tables = (layer._clients, layer._servers)
+    return [t for table in tables if isinstance(table, Recorded) for t in table.every]
+
+
+def rfc_path_errors(transactions: list[Transaction]) -> list[str]:
+    """What went wrong, one line per transaction that did not end as RFC_PATHS says."""
+    errors = []
+    for transaction in transactions:
+        states = [state for _, _, state in transaction.history]
+        path = tuple(state for i, state in enumerate(states) if i == 0 or state != states[i - 1])
+        ended_by = transaction.history[-1][1]
+        expected = RFC_PATHS[transaction.kind].get(path)
+        if expected is None or ended_by != expected:
+            errors.append(f"{transaction.kind} {transaction.request.method} "
+                          f"{' -> '.join(path)} ended by {ended_by!r}:\n"
+                          + transaction.format_history())
+    return errors
 
 
 def run(coroutine: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
@@ -75,11 +155,13 @@ async def lab(names: tuple[str, ...], transport: str = "udp", *,
         lab_server = server(**(server_options or {}))
         await lab_server.start()
         stack.push_async_callback(lab_server.stop)
+        record_transactions(lab_server.core.layer)
         phones = []
         for name in names:
             ua = phone(lab_server, name, transport, **phone_options)
             await ua.start()
             stack.push_async_callback(ua.stop, 2.0)
+            record_transactions(ua.core.layer)
             phones.append(ua)
         if register:
             await asyncio.gather(*(ua.register(timeout=10) for ua in phones))
@@ -103,7 +185,8 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float
 
 
 def settle(lab_server: LabServer, *phones: UserAgent) -> None:
-    """Run every clock 40 s ahead; every transaction must then be over (§17: Terminated)."""
+    """Run every clock 40 s ahead; every transaction must then be over (§17: Terminated),
+    and every one ever recorded must have taken an RFC path there (:data:`RFC_PATHS`)."""
     layers = [lab_server.core.layer, *(ua.core.layer for ua in phones)]
     seen = [t for layer in layers
             for t in (*layer.client_transactions.values(), *layer.server_transactions.values())]
@@ -118,6 +201,10 @@ def settle(lab_server: LabServer, *phones: UserAgent) -> None:
         [(t, t.state) for t in seen if t.state is not TransactionState.TERMINATED]
     stats = lab_server.stats()
     assert stats.idle, stats
+    every = [t for layer in layers for t in recorded(layer)]
+    assert every, "no transaction was recorded (lab() records them)"
+    errors = rfc_path_errors(every)
+    assert not errors, f"{len(errors)} of {len(every)} transactions:\n" + "\n".join(errors[:3])
 
 
 def connection_of(lab_server: LabServer, ua: UserAgent) -> Peer:

@@ -23,9 +23,13 @@ import pytest
 from siplab.aio.lossy import ImpairedTransportManager, Impairment
 from siplab.aio.server import LabServer
 from siplab.aio.useragent import UserAgent
+from siplab.ids import IdSource
 from siplab.lab import Trace
+from siplab.sip.build import build_request, build_response
 from siplab.sip.registration import RegistrationState
-from tests.faults.lab import lab, run, settle
+from siplab.sip.transaction import NonInviteClientTransaction
+from siplab.sip.transport import Peer
+from tests.faults.lab import lab, rfc_path_errors, run, settle
 
 BAD_WIFI = Impairment(loss=0.1, delay=0.01, jitter=0.03, duplicate=0.1, reorder=0.2, seed=7)
 
@@ -104,3 +108,22 @@ def test_retransmissions_are_what_carried_the_call() -> None:
             settle(server, alice, bob)
 
     run(scenario(), timeout=45)
+
+
+def test_a_transaction_that_gave_up_is_not_an_rfc_ending() -> None:
+    """The check ``settle`` makes can fail: Timer F ending a MESSAGE is reported, Timer K is not."""
+    ids = IdSource("rfc-paths")
+    peer = Peer("127.0.0.1", 5060)
+
+    def message() -> NonInviteClientTransaction:
+        request = build_request("MESSAGE", "sip:bob@127.0.0.1", from_="sip:alice@127.0.0.1",
+                                to="sip:bob@127.0.0.1", via_host="127.0.0.1", ids=ids)
+        return NonInviteClientTransaction(request, peer, now=0.0)
+
+    gave_up = message()
+    gave_up.handle_timer(40.0)  # nothing ever answered: Timer F, 64*T1
+    answered = message()
+    answered.receive_response(build_response(answered.request, 200, to_tag="b1"), 0.1)
+    answered.handle_timer(40.0)  # Timer K
+    [error] = rfc_path_errors([gave_up, answered])
+    assert "Trying -> Terminated ended by 'Timer F'" in error

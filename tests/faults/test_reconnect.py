@@ -49,9 +49,10 @@ def test_connection_closed_by_the_server_is_opened_again_and_registered(transpor
     run(scenario(), timeout=30)
 
 
-def test_tcp_phone_reconnects_after_a_server_restart() -> None:
+@pytest.mark.parametrize("transport", ["tcp", "ws"])
+def test_phone_reconnects_and_registers_after_a_server_restart(transport: str) -> None:
     async def scenario() -> None:
-        async with lab(("alice",), "tcp") as (server, [alice]):
+        async with lab(("alice",), transport) as (server, [alice]):
             await server.stop()
             await asyncio.sleep(1.2)  # the first attempt to connect again is refused
             assert alice.reconnections == 0

@@ -1,7 +1,9 @@
 """The lab server says so when it listens where other machines can reach it.
 
 A lab server is meant for loopback: on any other address, anyone on the
-network can register and call through it. ``LabServer`` logs a warning and
+network can register and call through it. What a notebook starts
+(:func:`siplab.lab.start`) listens on 127.0.0.1 only; ``siplab server`` binds
+exactly the HOST:PORT it is given. ``LabServer`` logs a warning and
 lists such listeners in :attr:`~siplab.aio.server.LabServer.public_addresses`;
 ``siplab server`` prints a warning line on stderr for each. To bind 0.0.0.0
 without exposing anything, the command runs in a network namespace of its own
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from siplab.aio.server import LabServer
+from siplab.aio.server import LabServer, is_loopback
 from siplab.ids import IdSource
 from tests.security.lab import LOOPBACK, run
 
@@ -87,4 +89,25 @@ def test_labserver_lists_and_logs_public_listeners(caplog: pytest.LogCaptureFixt
 
     with caplog.at_level(logging.WARNING, logger="siplab.server"):
         assert run(scenario()) == []
+    assert WARNING not in caplog.text
+
+
+def test_lab_start_listens_on_loopback_only(caplog: pytest.LogCaptureFixture) -> None:
+    """The notebooks' ``siplab.lab.start()`` binds every transport on loopback, silently."""
+    from siplab.lab import start
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        lab = await start(seed="bind")
+        try:
+            server = lab.server
+            return ([peer.host for peer in server.addresses],
+                    [str(peer) for peer in server.public_addresses])
+        finally:
+            await lab.stop()
+
+    with caplog.at_level(logging.WARNING, logger="siplab"):
+        hosts, public = run(scenario())
+    assert len(hosts) == 3  # udp, tcp, ws
+    assert all(is_loopback(host) for host in hosts), hosts
+    assert public == []
     assert WARNING not in caplog.text
