@@ -37,7 +37,8 @@ from typing import Any, NoReturn, TypeAlias
 from siplab import __version__
 from siplab.errors import SipError
 
-__all__ = ["build_parser", "main", "parse_host_port", "parse_users", "read_users_file"]
+__all__ = ["DEFAULT_LISTENERS", "build_parser", "main", "parse_host_port", "parse_users",
+           "read_users_file", "server_listeners"]
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
@@ -75,8 +76,10 @@ WebSocket browser can call each other (it bridges the transports).
 
 A lab server belongs on loopback (127.0.0.1): on any other address, anyone
 who reaches the machine can register and call through it, and a warning says so
-on stderr. --tls and --wss use a self-signed certificate made on first start in
-~/.cache/siplab/tls (its path is printed), or --tls-cert/--tls-key. Web pages
+on stderr. With no listener given it listens on loopback only: UDP and TCP
+127.0.0.1:5060, WebSocket 127.0.0.1:8080. --tls and --wss use a self-signed
+certificate made on first start in ~/.cache/siplab/tls (its path is printed),
+or --tls-cert/--tls-key. Web pages
 may open a WebSocket only from the server's own host, or from each --ws-origin.
 
 example:
@@ -93,7 +96,8 @@ def _add_server(subparsers: Subparsers) -> None:
         description=_SERVER_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    listen = parser.add_argument_group("listeners (at least one; each may be repeated)")
+    listen = parser.add_argument_group(
+        "listeners (each may be repeated; none: UDP and TCP 127.0.0.1:5060, WS 127.0.0.1:8080)")
     for transport, example in (("udp", "127.0.0.1:5060"), ("tcp", "127.0.0.1:5060"),
                                ("ws", "127.0.0.1:8080"), ("tls", "127.0.0.1:5061"),
                                ("wss", "127.0.0.1:8443")):
@@ -166,13 +170,23 @@ def _add_user(users: dict[str, str], item: str, source: str) -> None:
     users[user] = password
 
 
+#: Where ``siplab server`` listens when no listener is given: loopback only.
+DEFAULT_LISTENERS = {"udp": [("127.0.0.1", 5060)], "tcp": [("127.0.0.1", 5060)],
+                     "ws": [("127.0.0.1", 8080)], "tls": [], "wss": []}
+
+
+def server_listeners(args: argparse.Namespace) -> dict[str, list[tuple[str, int]]]:
+    """transport -> the (host, port) pairs to listen on; the loopback defaults if none."""
+    listeners = {transport: [parse_host_port(value) for value in getattr(args, transport)]
+                 for transport in ("udp", "tcp", "ws", "tls", "wss")}
+    if not any(listeners.values()):
+        return {transport: list(pairs) for transport, pairs in DEFAULT_LISTENERS.items()}
+    return listeners
+
+
 def _run_server(args: argparse.Namespace) -> int:
     try:
-        listeners = {transport: [parse_host_port(value) for value in getattr(args, transport)]
-                     for transport in ("udp", "tcp", "ws", "tls", "wss")}
-        if not any(listeners.values()):
-            raise UsageError("give at least one listener: --udp, --tcp, --ws, --tls or --wss "
-                             "HOST:PORT")
+        listeners = server_listeners(args)
         if (args.tls_cert is None) != (args.tls_key is None):
             raise UsageError("give both --tls-cert and --tls-key, or neither")
         chosen = [args.users is not None, args.users_file is not None, args.open]

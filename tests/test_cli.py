@@ -22,7 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from siplab.cli import main, parse_host_port, parse_users, read_users_file
+from siplab.cli import (
+    build_parser,
+    main,
+    parse_host_port,
+    parse_users,
+    read_users_file,
+    server_listeners,
+)
 from siplab.sip.message import Response, parse_message
 from tests.helpers import crlf
 
@@ -136,10 +143,17 @@ class TestServerCommand:
         finally:
             started.kill()
 
+    def test_without_listeners_the_server_listens_on_loopback_only(self) -> None:
+        args = build_parser().parse_args(["server", "--open"])
+        assert server_listeners(args) == {
+            "udp": [("127.0.0.1", 5060)], "tcp": [("127.0.0.1", 5060)],
+            "ws": [("127.0.0.1", 8080)], "tls": [], "wss": []}
+        args = build_parser().parse_args(["server", "--open", "--ws", "127.0.0.1:0"])
+        assert server_listeners(args)["udp"] == []  # given listeners replace the defaults
+
     @pytest.mark.parametrize(
         ("args", "message"),
         [
-            (["--users", "alice:pw"], "at least one listener"),
             (["--udp", "nowhere", "--open"], "HOST:PORT"),
             (["--udp", "127.0.0.1:99999", "--open"], "HOST:PORT"),
             (["--udp", "127.0.0.1:0"], "exactly one of"),
