@@ -13,15 +13,33 @@
 //   await phone.message(target, text)             -> {ok, status, reason, cause}
 //   phone.messages                                -> [{from, body, contentType}]
 //   phone.onMessage = (m) => ...                  (called for each one as well)
-//   await phone.call(target)                      -> {ok, status, reason, cause}
-//   await phone.answer()                          -> {ok, status, reason, cause}
+//   await phone.call(target, {video, data})       -> {ok, status, reason, cause}
+//   await phone.answer({video})                   -> {ok, status, reason, cause}
 //   await phone.hangup()
 //   await phone.stats()   -> {packetsReceived, packetsSent, audioLevel, totalAudioEnergy,
-//                             codec, ...} of the current or last call (null before any)
+//                             codec, dtlsState, srtpCipher, video: {...}, ...} of the
+//                             current or last call (null before any)
 //   phone.state           -> "idle" | "calling" | "ringing" | "established"
 //   phone.lastCall        -> {ok, status, reason, cause} of the call that ended last
 //   phone.log             -> [{t, event, detail}]: everything that happened, in order
 //   await phone.stop()                            (unregister, close the WebSocket)
+//
+// Video and data: `video: true` adds the camera to the call (a test
+// browser's fake camera draws a moving pattern); `data: true` makes the
+// caller open a data channel before its offer (RFC 8831), and the answerer
+// takes the one the offer brings (DataLink below, which also says how a file
+// travels):
+//
+//   await phone.channelOpen()                     (resolves once the channel is open)
+//   phone.sendText(text);  phone.sendFile(name, base64)
+//   phone.received        -> {texts: [...], files: [{name, size, base64}]}
+//
+// A browser speaks WebRTC only. An incoming INVITE whose offer is plain RTP
+// (RTP/AVP: a SIP phone such as baresip) cannot be answered, and the lab
+// server relays no media, so the page refuses it at once, deliberately, with
+// 488 Not Acceptable Here and a Warning saying why (RFC 3261 §21.4.26,
+// §20.43), the words siplab's own user agents use. The page never rings
+// (SIP.js has sent its own 180 Ringing by then, JsSIP lets the page refuse first).
 //
 // A result's `status` and `reason` are the SIP response's (403 "Forbidden")
 // or null when there was none (a timeout, a closed connection); `cause` is
@@ -32,12 +50,42 @@
 
 "use strict";
 
-// Audio only: the fake capture device of a test browser plays a beep.
-const MEDIA = { audio: true, video: false };
+// Audio, and video when asked: the fake capture devices of a test browser
+// play a beep and draw a moving pattern.
+function media(video = false) {
+  return { audio: true, video: Boolean(video) };
+}
 // No STUN or TURN server: the lab runs on one machine (or one LAN), and a
 // public STUN server (SIP.js asks Google's by default) is unreachable there
 // and would only delay ICE gathering.
 const PC_CONFIG = { iceServers: [] };
+
+// The refusal of an offer the page cannot answer (see the top of this file).
+const NO_COMMON_PATH = "no common media path";
+const NO_MEDIA_RELAY = "LabServer relays no media, so both ends need the same media path";
+
+// The transport protocol of the offer's first live m= line when it is not
+// WebRTC's (UDP/TLS/RTP/SAVPF, or UDP/DTLS/SCTP for a data channel), else
+// null: the offer is WebRTC, or there is none (an INVITE without SDP).
+function plainProto(sdp) {
+  const live = [...String(sdp ?? "").matchAll(/^m=\S+ (\d+)(?:\/\d+)? (\S+)/gm)]
+    .filter((m) => m[1] !== "0");
+  if (live.length === 0) return null;
+  const proto = live[0][2];
+  return /^(UDP\/TLS\/RTP\/SAVPF?|(UDP\/)?DTLS\/SCTP)$/.test(proto) ? null : proto;
+}
+
+// The 488 and its Warning (code 304, "media type not available") for such an offer.
+function pathRefusal(proto) {
+  const text = `${NO_COMMON_PATH}: the offer is plain RTP (SIP phones), ${proto}; ` +
+    `this user agent answers WebRTC (browsers: ICE, DTLS-SRTP) only. ${NO_MEDIA_RELAY}`;
+  return {
+    status: 488,
+    reason: "Not Acceptable Here",
+    warning: `Warning: 304 siplab-phone "${text}"`,
+    result: failed(488, "Not Acceptable Here", text),
+  };
+}
 
 function ok(status = null, reason = null, cause = null) {
   return { ok: true, status, reason, cause };
@@ -45,6 +93,131 @@ function ok(status = null, reason = null, cause = null) {
 
 function failed(status = null, reason = null, cause = null) {
   return { ok: false, status, reason, cause };
+}
+
+// ---------------------------------------------------------------------------
+// A call's WebRTC data channel (RFC 8831): text, and files.
+//
+// A data channel carries messages, each arriving whole and in order, as text
+// (a string) or binary (an ArrayBuffer); there is no file transfer in the
+// protocol. siplab (siplab/aio/webrtc_data.py) and this page use the
+// convention of the browser demos: one text message with a JSON header
+//   {"type": "file", "name": "notes.txt", "size": 16384}
+// then the bytes in binary messages of at most 16 KiB (the size every browser
+// takes in one message) until `size` bytes have come. Any other text is a
+// message.
+//
+// The offerer opens the channel before its offer (so that the offer has an
+// m=application line); the answerer gets it from its RTCPeerConnection's
+// "datachannel" event. Either way the phone hands it to DataLink.use().
+
+const CHUNK = 16 * 1024;
+
+class DataLink {
+  constructor(record) {
+    this.record = record; // (event, detail) => the phone's log
+    this.channel = null;
+    this.texts = [];
+    this.files = []; // {name, size, base64}
+    this.incoming = null; // {name, size, parts, got} while a file arrives
+    this.waiting = []; // opened() promises
+  }
+
+  use(channel) {
+    this.channel = channel;
+    channel.binaryType = "arraybuffer"; // binary messages as ArrayBuffers, not Blobs
+    this.record("data channel", `"${channel.label}" ${channel.readyState}`);
+    const open = () => {
+      this.record("data channel open", channel.label);
+      const waiting = this.waiting;
+      this.waiting = [];
+      waiting.forEach((resolve) => resolve());
+    };
+    if (channel.readyState === "open") open();
+    else channel.addEventListener("open", open);
+    channel.addEventListener("message", ({ data }) => this.received(data));
+  }
+
+  // Resolves once the channel is open (it may not have arrived yet).
+  opened() {
+    if (this.channel?.readyState === "open") return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  received(data) {
+    if (typeof data === "string") {
+      const header = fileHeader(data);
+      if (header) {
+        this.incoming = { name: header.name, size: header.size, parts: [], got: 0 };
+        if (header.size === 0) this.fileDone();
+      } else {
+        this.texts.push(data);
+        this.record("data text", data);
+      }
+      return;
+    }
+    const file = this.incoming;
+    if (!file) {
+      this.record("data bytes", `${data.byteLength} bytes outside a file`);
+      return;
+    }
+    file.parts.push(new Uint8Array(data));
+    file.got += data.byteLength;
+    if (file.got >= file.size) this.fileDone();
+  }
+
+  fileDone() {
+    const { name, size, parts } = this.incoming;
+    this.incoming = null;
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const part of parts) {
+      bytes.set(part.subarray(0, size - at), at);
+      at += part.length;
+    }
+    this.files.push({ name, size, base64: toBase64(bytes) });
+    this.record("data file", `${name}, ${size} bytes`);
+  }
+
+  sendText(text) {
+    this.channel.send(text);
+    this.record("data sent", text);
+  }
+
+  // Send a file: its bytes as base64 (which is how playwright hands them over).
+  sendFile(name, base64) {
+    const bytes = fromBase64(base64);
+    this.channel.send(JSON.stringify({ type: "file", name, size: bytes.length }));
+    for (let at = 0; at < bytes.length; at += CHUNK) {
+      this.channel.send(bytes.slice(at, at + CHUNK));
+    }
+    this.record("data file sent", `${name}, ${bytes.length} bytes`);
+  }
+}
+
+// {name, size} if `text` is a file header, else null (plain text).
+function fileHeader(text) {
+  try {
+    const header = JSON.parse(text);
+    if (header?.type === "file" && Number.isInteger(header.size) && header.size >= 0) {
+      return { name: String(header.name), size: header.size };
+    }
+  } catch {
+    // not JSON: a message
+  }
+  return null;
+}
+
+function toBase64(bytes) {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}
+
+function fromBase64(base64) {
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
 
 // What both adapters share: the log, received messages, audio and stats.
@@ -59,6 +232,7 @@ class BasePhone {
     this.waiting = [];
     this.onLog = null; // phone.html redraws its log here
     this.started = performance.now();
+    this.data = new DataLink((event, detail) => this.record(event, detail));
   }
 
   record(event, detail = "") {
@@ -93,6 +267,17 @@ class BasePhone {
     this.settle(ok(200, "OK", "established"));
   }
 
+  // Refuse an offer on the plain path (see pathRefusal); true if we did.
+  refusePlainOffer(who, sdp, refuse) {
+    const proto = plainProto(sdp);
+    if (proto === null) return false;
+    const refusal = pathRefusal(proto);
+    this.record("refused call", `from ${who}: ${proto} offer, 488 (${NO_COMMON_PATH})`);
+    refuse(refusal);
+    this.lastCall = refusal.result;
+    return true;
+  }
+
   callEnded(result) {
     this.state = "idle";
     this.lastCall = result;
@@ -103,12 +288,49 @@ class BasePhone {
   // Play what the other side sends, so the browser decodes it as a phone would.
   playRemoteAudio(pc) {
     const tracks = pc.getReceivers().map((r) => r.track).filter((t) => t);
-    document.getElementById("remote-audio").srcObject = new MediaStream(tracks);
+    const audio = tracks.filter((t) => t.kind === "audio");
+    const video = tracks.filter((t) => t.kind === "video");
+    document.getElementById("remote-audio").srcObject = new MediaStream(audio);
+    if (video.length) document.getElementById("remote-video").srcObject = new MediaStream(video);
+  }
+
+  // --- the data channel (DataLink) -------------------------------------------
+
+  // A new call: a new link, empty, waiting for the call's channel.
+  newDataLink() {
+    this.data = new DataLink((event, detail) => this.record(event, detail));
+  }
+
+  // Take the call's data channel: ours (we offered) or theirs (it came in the offer).
+  useChannel(channel) {
+    this.data.use(channel);
+  }
+
+  get channel() {
+    return this.data.channel;
+  }
+
+  get received() {
+    return { texts: this.data.texts, files: this.data.files };
+  }
+
+  channelOpen() {
+    return this.data.opened();
+  }
+
+  sendText(text) {
+    this.data.sendText(text);
+  }
+
+  sendFile(name, base64) {
+    this.data.sendFile(name, base64);
   }
 
   // The numbers a student would read in chrome://webrtc-internals, from the
   // standard getStats() report (W3C webrtc-stats): RTP packets of the audio
   // stream in each direction, and the level of the audio received.
+  // Also the transport (DTLS state, the SRTP cipher DTLS agreed, RFC 5764) and
+  // the video stream in each direction (frames decoded and encoded).
   async stats() {
     const pc = this.peerConnection();
     if (!pc) return null;
@@ -120,9 +342,30 @@ class BasePhone {
       audioLevel: null,
       totalAudioEnergy: null,
       codec: null,
+      dtlsState: null,
+      srtpCipher: null,
+      video: { framesDecoded: 0, frameWidth: null, frameHeight: null, framesEncoded: 0,
+        codec: null },
     };
     const report = await pc.getStats();
     report.forEach((s) => {
+      if (s.type === "transport") {
+        result.dtlsState = s.dtlsState ?? null;
+        result.srtpCipher = s.srtpCipher ?? null;
+        return;
+      }
+      if (s.kind === "video" && s.type === "inbound-rtp") {
+        result.video.framesDecoded = s.framesDecoded ?? 0;
+        result.video.frameWidth = s.frameWidth ?? null;
+        result.video.frameHeight = s.frameHeight ?? null;
+        const codec = s.codecId && report.get(s.codecId);
+        if (codec) result.video.codec = codec.mimeType;
+        return;
+      }
+      if (s.kind === "video" && s.type === "outbound-rtp") {
+        result.video.framesEncoded += s.framesEncoded ?? 0;
+        return;
+      }
       if (s.kind !== "audio" && s.mediaType !== "audio") return;
       if (s.type === "inbound-rtp") {
         result.packetsReceived = s.packetsReceived;
@@ -171,7 +414,9 @@ class JsSipPhone extends BasePhone {
           request.getHeader("Content-Type"));
       }
     });
-    ua.on("newRTCSession", ({ originator, session }) => this.newSession(originator, session));
+    ua.on("newRTCSession", ({ originator, session, request }) => {
+      this.newSession(originator, session, request);
+    });
     this.record("register", uri);
     return new Promise((resolve) => {
       ua.once("registered", ({ response }) => {
@@ -206,13 +451,23 @@ class JsSipPhone extends BasePhone {
   }
 
   // Every call, ours or theirs, arrives here; we keep one at a time.
-  newSession(originator, session) {
-    this.session = session;
+  newSession(originator, session, request) {
     const who = session.remote_identity.uri.toString();
+    // JsSIP lets the app reject an INVITE from this event, before it rings.
+    if (originator === "remote" && this.refusePlainOffer(who, request.body, (refusal) => {
+      session.terminate({ status_code: refusal.status, reason_phrase: refusal.reason,
+        extraHeaders: [refusal.warning] });
+    })) return;
+    this.session = session;
     this.state = originator === "local" ? "calling" : "ringing";
     this.record(originator === "local" ? "calling" : "incoming call", who);
     session.on("progress", ({ response }) => {
       if (response) this.record("progress", `${response.status_code} ${response.reason_phrase}`);
+    });
+    // Our answer's RTCPeerConnection appears when we answer: a data channel
+    // the offer brings arrives on it.
+    session.on("peerconnection", ({ peerconnection }) => {
+      peerconnection.addEventListener("datachannel", ({ channel }) => this.useChannel(channel));
     });
     session.on("confirmed", () => this.callEstablished(who, session.connection));
     session.on("ended", ({ originator: by, cause }) => {
@@ -225,18 +480,30 @@ class JsSipPhone extends BasePhone {
     });
   }
 
-  call(target) {
+  call(target, { video = false, data = false } = {}) {
     this.record("call", target);
+    this.newDataLink();
     const outcome = this.outcome();
-    this.ua.call(target, { mediaConstraints: MEDIA, pcConfig: PC_CONFIG });
+    this.ua.call(target, {
+      mediaConstraints: media(video),
+      pcConfig: PC_CONFIG,
+      eventHandlers: {
+        // The RTCPeerConnection exists before the offer is made: a channel
+        // opened now is in the offer (m=application).
+        peerconnection: ({ peerconnection }) => {
+          if (data) this.useChannel(peerconnection.createDataChannel("chat"));
+        },
+      },
+    });
     return outcome;
   }
 
-  answer() {
+  answer({ video = false } = {}) {
     if (this.state !== "ringing") return Promise.resolve(failed(null, null, "no incoming call"));
     this.record("answer");
+    this.newDataLink();
     const outcome = this.outcome();
-    this.session.answer({ mediaConstraints: MEDIA, pcConfig: PC_CONFIG });
+    this.session.answer({ mediaConstraints: media(video), pcConfig: PC_CONFIG });
     return outcome;
   }
 
@@ -298,7 +565,14 @@ class SipJsPhone extends BasePhone {
           this.gotMessage(request.from.uri.toString(), request.body,
             request.getHeader("Content-Type"));
         },
-        onInvite: (invitation) => this.newSession("remote", invitation),
+        onInvite: (invitation) => {
+          const who = invitation.remoteIdentity.uri.toString();
+          if (this.refusePlainOffer(who, invitation.request.body, (refusal) => {
+            invitation.reject({ statusCode: refusal.status, reasonPhrase: refusal.reason,
+              extraHeaders: [refusal.warning] }).catch(() => {});
+          })) return;
+          this.newSession("remote", invitation);
+        },
       },
     });
     this.record("register", uri);
@@ -369,10 +643,17 @@ class SipJsPhone extends BasePhone {
     });
   }
 
-  call(target) {
+  call(target, { video = false, data = false } = {}) {
     this.record("call", target);
+    this.newDataLink();
     const inviter = new SIP.Inviter(this.ua, SIP.UserAgent.makeURI(target), {
-      sessionDescriptionHandlerOptions: { constraints: MEDIA },
+      // SIP.js opens the data channel itself before the offer when asked.
+      sessionDescriptionHandlerOptions: {
+        constraints: media(video),
+        dataChannel: data,
+        dataChannelLabel: "chat",
+        onDataChannel: (channel) => this.useChannel(channel),
+      },
     });
     this.newSession("local", inviter);
     const outcome = this.outcome();
@@ -389,11 +670,17 @@ class SipJsPhone extends BasePhone {
     return outcome;
   }
 
-  answer() {
+  answer({ video = false } = {}) {
     if (this.state !== "ringing") return Promise.resolve(failed(null, null, "no incoming call"));
     this.record("answer");
+    this.newDataLink();
     const outcome = this.outcome();
-    this.session.accept({ sessionDescriptionHandlerOptions: { constraints: MEDIA } })
+    this.session.accept({
+      sessionDescriptionHandlerOptions: {
+        constraints: media(video),
+        onDataChannel: (channel) => this.useChannel(channel), // one the offer brings
+      },
+    })
       .catch((error) => this.record("answer failed", error));
     return outcome;
   }

@@ -22,7 +22,12 @@ plain path's :class:`~siplab.aio.rtp.RtpEndpoint`, so a
 comes from the same :class:`~siplab.aio.audio.AudioSource` objects, encoded by
 the same encoders as on the plain path (a
 :class:`~siplab.aio.webrtc_tracks.SourceTrack` hands aiortc ready payloads),
-and aiortc's decoders feed the same :class:`~siplab.aio.audio.Recorder`. On top:
+and what arrives is played as on the plain path too: each decrypted audio
+packet is taken before aiortc sees it, into the same
+:class:`~siplab.aio.playout.Playout` (jitter buffer, siplab's decoders) and the
+same :class:`~siplab.aio.audio.Recorder`, on the loop's shared media clock.
+(aiortc would decode each stream in a thread of its own and hand every frame
+back to the event loop: twice the CPU per call, see bench/webrtc.py.) On top:
 optional VP8 video (a test pattern out, RGB arrays in: :attr:`WebRtcEndpoint.video`)
 and a data channel (:attr:`WebRtcEndpoint.data_channel`, :mod:`siplab.aio.webrtc_data`).
 
@@ -65,7 +70,9 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from siplab.aio.audio import AudioSource, Recorder, SilenceSource
 from siplab.aio.dtmf import DtmfChannel
+from siplab.aio.playout import Playout
 from siplab.aio.rtp_stats import RtpStats
+from siplab.aio.scheduler import MediaScheduler, ScheduledStream
 from siplab.aio.webrtc_aiortc import (
     host_addresses_scope,
     ice_addresses_for,
@@ -74,7 +81,7 @@ from siplab.aio.webrtc_aiortc import (
     tap_rtp,
 )
 from siplab.aio.webrtc_data import DataChannel
-from siplab.aio.webrtc_tracks import PatternTrack, SourceTrack, VideoSink, frame_samples
+from siplab.aio.webrtc_tracks import PatternTrack, SourceTrack, VideoSink
 from siplab.errors import InvalidStateError, LocalProtocolError
 from siplab.ids import IdSource
 from siplab.rtp import ReceiverStats, RtpParseError, RtpSender, WiresharkStats, parse_rtp
@@ -88,6 +95,9 @@ logger = logging.getLogger("siplab.webrtc")
 
 #: The telephone-event payload types siplab offers, per clock rate (Chrome's numbers).
 _EVENT_OFFER = {48000: 110, 8000: 126}
+#: Playout: the jitter buffer's delay, and how often due packets are played (seconds).
+_PLAYOUT_DELAY = 0.02
+_PLAY_EVERY = 0.02
 
 
 class WebRtcError(LocalProtocolError):
@@ -118,7 +128,9 @@ class WebRtcEndpoint:
         self.pc.on("connectionstatechange", self._on_connection_state)
         self.source = source if source is not None else SilenceSource()
         self.track = SourceTrack(self.source)
-        self.recorder = recorder
+        self.playout = Playout(self._loop, _PLAYOUT_DELAY)  # received audio, to the recorder
+        self.playout.sink = recorder
+        self._play_tick: ScheduledStream | None = None
         self.video_enabled = video
         self.pattern: PatternTrack | None = None
         #: Received video: ``.frames`` (RGB arrays), ``.count``, ``.last``, ``.on_frame``.
@@ -146,9 +158,7 @@ class WebRtcEndpoint:
         self.packets_received = 0
         self.octets_received = 0
         self.packets_ignored = 0
-        self.frames_played = 0
         self.first_packet_time: float | None = None
-        self.first_audio_time: float | None = None
         self._audio_pts: frozenset[int] = frozenset()
         self._event_pts: frozenset[int] = frozenset()
         self.local_ssrc = 0
@@ -176,8 +186,21 @@ class WebRtcEndpoint:
         return self._playing
 
     @property
+    def recorder(self) -> Recorder | None:
+        return self.playout.sink  # type: ignore[return-value]
+
+    @property
     def sink(self) -> Recorder | None:
         return self.recorder
+
+    @property
+    def frames_played(self) -> int:
+        return self.playout.frames_played
+
+    @property
+    def first_audio_time(self) -> float | None:
+        """Loop time the first received audio frame was decoded and played."""
+        return self.playout.first_audio_time
 
     @property
     def connection_state(self) -> str:
@@ -326,6 +349,7 @@ class WebRtcEndpoint:
                                                       ids=self._ids))
         self.dtmf.heard = heard  # (digits that came by INFO before the media started)
         self.update(params, on_digit=callback)
+        self._play_tick = MediaScheduler.for_loop(self._loop).add(self._play, _PLAY_EVERY)
 
     def update(self, params: MediaParameters,
                on_digit: Callable[[str], None] | None = None) -> None:
@@ -338,29 +362,22 @@ class WebRtcEndpoint:
         self._event_pts = frozenset(c.payload_type for c in params.codecs
                                     if c.is_telephone_event)
         self.dtmf.configure(params.telephone_event_pt)
+        self.playout.configure(params, round(params.clock_rate * _PLAY_EVERY))
         self.track.sending = params.direction.sends
+        if params.direction.receives and not self._playing and self._play_tick is not None:
+            self.playout.restart()  # resume: a new talkspurt, no silence for the hold
         self._playing = params.direction.receives
 
     # -- received media ----------------------------------------------------------------------
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        consume = self._play_audio if track.kind == "audio" else self._show_video
-        self._spawn(consume(track))
+        if track.kind == "video":  # audio never reaches aiortc's track: _tap plays it
+            self._spawn(self._show_video(track))
 
-    async def _play_audio(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if not self._playing:
-                continue  # on hold: what arrives is not played (nor recorded)
-            samples, rate = frame_samples(frame)  # type: ignore[arg-type]
-            self.frames_played += 1
-            if self.first_audio_time is None:
-                self.first_audio_time = self._loop.time()
-            if self.recorder is not None:
-                self.recorder.write(samples, rate)
+    def _play(self, scheduled: float, now: float) -> None:
+        """The media clock's tick: decode and record what the jitter buffer has due."""
+        if self._playing:
+            self.playout.play(now)
 
     async def _show_video(self, track: MediaStreamTrack) -> None:
         while True:
@@ -386,7 +403,8 @@ class WebRtcEndpoint:
             self._connected.exception()
 
     def _tap(self, data: bytes, arrival_ms: int) -> bool:
-        """Every decrypted RTP packet, before aiortc: events are ours, audio is counted."""
+        """Every decrypted RTP packet, before aiortc: events and audio are ours (True:
+        aiortc never sees them), video goes on to aiortc's decoder."""
         payload_type = data[1] & 0x7F
         if payload_type not in self._event_pts and payload_type not in self._audio_pts:
             return False
@@ -407,7 +425,9 @@ class WebRtcEndpoint:
         self.remote_ssrc = packet.ssrc
         self.receiver.receive(packet, now)
         self.wireshark.receive(packet, now)
-        return False
+        if self._playing:  # on hold, what arrives is not played (nor recorded)
+            self.playout.push(packet, now, audio=True)
+        return True
 
     def _arm_dtmf_timer(self) -> None:
         if self._dtmf_timer is not None:
@@ -465,7 +485,8 @@ class WebRtcEndpoint:
             jitter_ms=self.receiver.jitter_ms, max_delta_ms=self.wireshark.max_delta,
             max_jitter_ms=self.wireshark.max_jitter, mean_jitter_ms=self.wireshark.mean_jitter,
             wireshark_lost=self.wireshark.lost, frames_played=self.frames_played,
-            concealed_frames=0, late_arrivals=0, first_packet_time=self.first_packet_time,
+            concealed_frames=self.playout.concealed_frames,
+            late_arrivals=self.playout.late_arrivals, first_packet_time=self.first_packet_time,
             first_audio_time=self.first_audio_time, rtcp_sent=0, rtcp_received=0, rtt_ms=None,
         )
 
@@ -486,6 +507,8 @@ class WebRtcEndpoint:
         if self.closed:
             return
         self.closed = True
+        if self._play_tick is not None:
+            self._play_tick.cancel()
         if self._dtmf_timer is not None:
             self._dtmf_timer.cancel()
         if self._dtmf_pump is not None:

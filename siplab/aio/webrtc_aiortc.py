@@ -23,12 +23,14 @@ here, so that a student (or an aiortc upgrade) finds them in one page.
    process sees aioice's normal behaviour. The scope is set around
    ``setLocalDescription`` (where aiortc gathers), and the gathering tasks
    aiortc starts inherit it, as asyncio tasks inherit the context.
-2. **Hearing RFC 4733 DTMF.** aiortc has no telephone-event support: its RTP
-   router drops a payload type it did not negotiate. :func:`tap_rtp` wraps the
-   ``_handle_rtp_data`` method of *one* ``RTCDtlsTransport`` instance (the
-   call's), so siplab sees each decrypted RTP packet first: telephone-events go
-   to siplab's DTMF receiver, and audio packets update siplab's RFC 3550
-   statistics (loss, jitter) before aiortc decodes them as usual.
+2. **Hearing RFC 4733 DTMF, and playing the audio.** aiortc has no
+   telephone-event support: its RTP router drops a payload type it did not
+   negotiate. :func:`tap_rtp` wraps the ``_handle_rtp_data`` method of *one*
+   ``RTCDtlsTransport`` instance (the call's), so siplab sees each decrypted
+   RTP packet first: telephone-events go to siplab's DTMF receiver, and audio
+   packets to siplab's RFC 3550 statistics (loss, jitter) and its playout
+   (jitter buffer, decoders), as on the plain path; neither goes on to aiortc,
+   which decodes only the video.
 3. **Sending RFC 4733 DTMF.** :func:`send_rtp` hands an RTP packet siplab
    built to the transport's ``_send_rtp``, which SRTP-protects it (RFC 3711)
    and sends it on the ICE pair, exactly as aiortc's own sender does.

@@ -26,6 +26,7 @@ explains itself.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import functools
 import http.server
@@ -194,13 +195,20 @@ class BrowserPhone:
     def message(self, target: str, text: str) -> dict[str, Any]:
         return dict(self._run("message", target, text))
 
-    def call(self, target: str, timeout: float = STEP_TIMEOUT) -> dict[str, Any]:
+    def call(self, target: str, timeout: float = STEP_TIMEOUT, *, video: bool = False,
+             data: bool = False) -> dict[str, Any]:
         """Call and wait for the outcome (answered, or refused)."""
-        return dict(self._run("call", target, timeout=timeout))
+        return dict(self._run("call", target, {"video": video, "data": data}, timeout=timeout))
 
-    def start_call(self, target: str) -> None:
-        """Call without waiting: the test answers on the other side first. See :meth:`outcome`."""
-        self.page.evaluate("(target) => { window.callOutcome = phone.call(target); }", target)
+    def start_call(self, target: str, *, video: bool = False, data: bool = False) -> None:
+        """Call without waiting: the test answers on the other side first. See :meth:`outcome`.
+
+        ``video``: send the fake camera too; ``data``: open a data channel
+        before the offer, so the offer has an ``m=application`` line.
+        """
+        self.page.evaluate("([target, options]) => { window.callOutcome = "
+                           "phone.call(target, options); }",
+                           [target, {"video": video, "data": data}])
 
     def outcome(self, timeout: float = STEP_TIMEOUT) -> dict[str, Any]:
         """How the call :meth:`start_call` made turned out (bounded wait)."""
@@ -209,8 +217,8 @@ class BrowserPhone:
                 setTimeout(() => reject(new Error(`no call outcome in ${ms} ms`)), ms))])""",
             int(timeout * 1000)))
 
-    def answer(self) -> dict[str, Any]:
-        return dict(self._run("answer"))
+    def answer(self, *, video: bool = False) -> dict[str, Any]:
+        return dict(self._run("answer", {"video": video}))
 
     def hangup(self) -> None:
         self._run("hangup")
@@ -219,14 +227,57 @@ class BrowserPhone:
         result = self._run("stats")
         return dict(result) if result is not None else None
 
+    def wait_for_stats(self, condition: Callable[[dict[str, Any]], bool], what: str,
+                       timeout: float = STEP_TIMEOUT) -> dict[str, Any]:
+        """Poll :meth:`stats` until ``condition(stats)`` holds (bounded); return them.
+
+        (Not ``page.wait_for_function``: getStats() is asynchronous, and a
+        predicate that returns a promise counts as true at once.)
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if stats is not None and condition(stats):
+                return stats
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: not within {timeout} s: {what}; {stats}")
+            self.page.wait_for_timeout(100)
+
     def wait_for_audio(self, packets: int = 1, timeout: float = STEP_TIMEOUT) -> dict[str, Any]:
         """Wait until getStats() counts ``packets`` audio packets received; return the stats."""
-        self.page.wait_for_function(
-            "async (n) => ((await phone.stats())?.packetsReceived ?? 0) >= n",
-            arg=packets, polling=100, timeout=timeout * 1000)
-        stats = self.stats()
-        assert stats is not None
-        return stats
+        return self.wait_for_stats(lambda s: s["packetsReceived"] >= packets,
+                                   f"{packets} audio packets received", timeout)
+
+    def wait_for_video(self, frames: int = 1, timeout: float = STEP_TIMEOUT) -> dict[str, Any]:
+        """Wait until getStats() counts ``frames`` video frames decoded; return the stats."""
+        return self.wait_for_stats(lambda s: s["video"]["framesDecoded"] >= frames,
+                                   f"{frames} video frames decoded", timeout)
+
+    # the data channel
+    def channel_open(self, timeout: float = STEP_TIMEOUT) -> None:
+        self._run("channelOpen", timeout=timeout)
+
+    def send_text(self, text: str) -> None:
+        self._run("sendText", text)
+
+    def send_file(self, name: str, data: bytes) -> None:
+        self._run("sendFile", name, base64.b64encode(data).decode("ascii"))
+
+    @property
+    def channel_label(self) -> str | None:
+        return self.read("phone.channel?.label ?? null")  # type: ignore[no-any-return]
+
+    def texts_received(self, count: int = 1, timeout: float = STEP_TIMEOUT) -> list[str]:
+        """The text messages the data channel brought, once there are ``count`` (bounded)."""
+        self.wait_until(f"phone.received.texts.length >= {int(count)}", timeout)
+        return list(self.read("phone.received.texts"))
+
+    def files_received(self, count: int = 1,
+                       timeout: float = STEP_TIMEOUT) -> list[tuple[str, bytes]]:
+        """(name, bytes) of each file the data channel brought, once there are ``count``."""
+        self.wait_until(f"phone.received.files.length >= {int(count)}", timeout)
+        return [(f["name"], base64.b64decode(f["base64"]))
+                for f in self.read("phone.received.files")]
 
     def stop(self) -> None:
         self._run("stop", timeout=3.0)
@@ -354,17 +405,19 @@ class Lab:
 
         return self.run(call())
 
-    def user_agent(self, user: str) -> UserAgent:
+    def user_agent(self, user: str, **options: Any) -> UserAgent:
         """A siplab :class:`UserAgent` for ``user`` on UDP, registered with the server.
 
-        It lives on the lab's loop: call its coroutines through :meth:`run`.
+        ``options`` go to the UserAgent (``video=True``, ``codecs=...``). It
+        lives on the lab's loop: call its coroutines through :meth:`run`.
         """
         udp = self.server.address("udp")
         assert udp is not None
 
         async def start() -> UserAgent:
             ua = UserAgent(f"sip:{user}@{LOOPBACK}", USERS[user],
-                           transport=f"udp://{udp.host}:{udp.port}", timers=LAB_TIMERS)
+                           transport=f"udp://{udp.host}:{udp.port}", timers=LAB_TIMERS,
+                           **options)
             await ua.start()
             self.closers.append(ua.stop)
             await ua.register(timeout=STEP_TIMEOUT)

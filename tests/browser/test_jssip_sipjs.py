@@ -13,8 +13,8 @@ WebSocket (RFC 7118) to :class:`~siplab.aio.server.LabServer`:
 * a call between a browser and a siplab user agent, each way: siplab answers
   the browser's WebRTC offer on its WebRTC path (aiortc: ICE, DTLS-SRTP), and
   audio flows both ways; a plain RTP/AVP offer from siplab is refused by the
-  browser with 488 Not Acceptable Here (RFC 3261 §21.4.26), and each side ends
-  cleanly.
+  page with 488 Not Acceptable Here (RFC 3261 §21.4.26) and a Warning saying
+  why, and each side ends cleanly.
 
 The browser side is ``web/phone.html`` (see ``web/phone.js``): one page that
 loads either library and offers the same small API, ``window.phone``. The
@@ -30,6 +30,7 @@ import pytest
 
 from siplab.aio.errors import CallFailed
 from siplab.aio.session import Session
+from siplab.call import NO_COMMON_PATH, NO_MEDIA_RELAY
 from tests.browser.conftest import STEP_TIMEOUT, USERS, Lab, OpenPhone
 
 pytestmark = pytest.mark.interop
@@ -222,37 +223,42 @@ def test_jssip_calls_siplab_which_answers_the_webrtc_offer(lab: Lab,
     assert stats.idle, stats
 
 
-def test_siplab_calls_jssip_which_refuses_a_plain_rtp_offer_with_488(lab: Lab,
-                                                                     open_phone: OpenPhone) -> None:
-    """The other way: siplab offers plain RTP/AVP (PCMU, no ICE, no DTLS) to a browser.
+@pytest.mark.parametrize("lib", LIBRARIES)
+def test_siplab_calls_a_browser_which_refuses_a_plain_rtp_offer_with_488(
+        lib: str, lab: Lab, open_phone: OpenPhone) -> None:
+    """The other way, with a plain RTP/AVP offer (PCMU, no ICE, no DTLS) written by hand.
 
-    A browser speaks only WebRTC: when the user answers, Chromium refuses to
-    apply an offer without ICE credentials and a DTLS fingerprint, so JsSIP
-    answers the INVITE with 488 and reports the call failed with the cause
-    "WebRTC Error", originator "system" (no SIP response: the refusal is the
-    browser's own). The siplab side sees 180 Ringing, then the 488, and ACKs it.
+    A browser speaks only WebRTC and the server relays no media, so the page
+    (web/phone.js) refuses such an offer at once, before it rings: 488 Not
+    Acceptable Here with a Warning (RFC 3261 §20.43, code 304) in the words
+    siplab's own user agents use. siplab's CallFailed carries both; JsSIP
+    lets the page refuse before any 180, SIP.js sends its 180 Ringing first.
     """
     carol = lab.user_agent("carol")
-    alice = open_phone("alice", "jssip")
+    alice = open_phone("alice", lib)
     assert alice.register("alice", USERS["alice"], lab.ws_url)["ok"]
     start = lab.mark()
 
     call = lab.run(carol.call("sip:alice@127.0.0.1", body=PLAIN_RTP_OFFER))
-    alice.wait_until("phone.state === 'ringing'")
-    assert lab.run(call.progressed(timeout=STEP_TIMEOUT)).status == 180
-    result = alice.answer()
-
-    assert result == {"ok": False, "status": None, "reason": None,
-                      "cause": "WebRTC Error (system)"}
     with pytest.raises(CallFailed) as failure:
         lab.run(call.established(timeout=STEP_TIMEOUT))
-    assert failure.value.status == 488
+
+    assert (failure.value.status, failure.value.reason) == (488, "Not Acceptable Here")
+    warning = failure.value.warning
+    assert warning is not None
+    assert warning.startswith(f"{NO_COMMON_PATH}: the offer is plain RTP (SIP phones), RTP/AVP"), \
+        warning
+    assert warning.endswith(NO_MEDIA_RELAY), warning
     assert lab.run(call.terminated(timeout=STEP_TIMEOUT)) == "rejected"
     assert alice.state == "idle"
+    assert alice.last_call == {"ok": False, "status": 488, "reason": "Not Acceptable Here",
+                               "cause": warning}
+    ringing = ["<- 180 Ringing"] if lib == "sipjs" else []
     assert lab.labels("ws", since=start) == [
-        "-> INVITE", "<- 100 Trying", "<- 180 Ringing", "<- 488 Not Acceptable Here", "-> ACK"]
+        "-> INVITE", "<- 100 Trying", *ringing, "<- 488 Not Acceptable Here", "-> ACK"]
     assert first_seen(lab.labels("udp", since=start)) == [
-        "<- INVITE", "-> 100 Trying", "-> 180 Ringing", "-> 488 Not Acceptable Here", "<- ACK"]
+        "<- INVITE", "-> 100 Trying", *[label.replace("<-", "->") for label in ringing],
+        "-> 488 Not Acceptable Here", "<- ACK"]
     stats = lab.wait_idle()
     assert stats.idle, stats
 
