@@ -17,8 +17,11 @@ rises until more than 1% of the packets are late, where *late* means sent
 more than one packet time (20 ms) after its schedule (or never: a frame
 skipped because the loop stalled for more than 100 ms), or arriving after the
 jitter buffer had already played past it. A one-second warm-up is not
-counted. Columns: packets per second sent (both directions), CPU % of one
-core (user + system time of this process over wall time), wait % (time this
+counted. On a busy machine (this process waiting more than 10% of the time for
+a CPU) a count over the limit is run again, up to twice, and every attempt is
+printed: the neighbours' load is not siplab's cost. Columns: packets per
+second sent (both directions), CPU % of one core (user + system time of this
+process over wall time), wait % (time this
 process was ready to run but another process had the CPU, from Linux's
 ``/proc/self/schedstat``), CPU microseconds per packet sent (its sending,
 receiving, decoding and playing), late %, loss % (RFC 3550: expected -
@@ -79,6 +82,11 @@ from siplab.sdp import Capabilities, create_offer, negotiate, process_answer  # 
 TARGET_CALLS = 200
 TARGET_SETUP_MS = 50.0
 LATE_LIMIT = 1.0  # percent
+#: A row over the limit while this process waited more than BUSY_WAIT % of the time for a
+#: CPU that other processes had is run again, up to BUSY_RETRIES times; every attempt is
+#: printed (and kept in the JSON), and the count passes if one attempt does.
+BUSY_WAIT = 10.0
+BUSY_RETRIES = 2
 
 
 class CountingSink:
@@ -105,6 +113,7 @@ class LoadRow:
     late_sent: int
     skipped: int
     late_arrivals: int
+    attempt: int = 1  # a row over the limit on a busy machine is run again (BUSY_RETRIES)
 
 
 def _run_queue_wait() -> float | None:
@@ -244,10 +253,17 @@ def concurrency(
     pending = list(counts)
     while pending:
         calls = pending.pop(0)
-        gc.collect()
-        row = asyncio.run(run_calls(calls, duration, far=far))
-        rows.append(row)
-        print(_load_line(row), flush=True)
+        for attempt in range(1, BUSY_RETRIES + 2):
+            gc.collect()
+            row = asyncio.run(run_calls(calls, duration, far=far))
+            row.attempt = attempt
+            rows.append(row)
+            busy = (row.wait_percent or 0.0) > BUSY_WAIT
+            if not (rise and row.late_percent > LATE_LIMIT and busy and attempt <= BUSY_RETRIES):
+                print(_load_line(row), flush=True)
+                break
+            print(f"{_load_line(row)}  (machine busy: waited {row.wait_percent:.0f}%; again)",
+                  flush=True)
         if rise and row.late_percent > LATE_LIMIT:
             break
         if rise and not pending:

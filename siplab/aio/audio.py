@@ -206,6 +206,12 @@ class ToneSource:
         self._rate: int | None = None  # rate of the last read
         self._position = 0  # samples into the period at that rate
         self._tables: dict[int, tuple[Samples, int]] = {}
+        # The frame size and rate of the last read cut from a table, and that table: the
+        # next read of the same size is one slice (every 20 ms, in every call).
+        self._fast_rate: int | None = None
+        self._fast_samples = 0
+        self._fast_wave: Samples | None = None
+        self._fast_length = 1
 
     def _table(self, rate: int, samples: int) -> tuple[Samples, int] | None:
         """Whole periods of the tone covering ``samples`` plus one period, and the period.
@@ -228,6 +234,17 @@ class ToneSource:
         return found
 
     def read(self, samples: int, rate: int) -> Samples:
+        if rate == self._fast_rate and samples == self._fast_samples:
+            wave = self._fast_wave
+            assert wave is not None
+            start = self._position
+            self._position = (start + samples) % self._fast_length
+            return wave[start : start + samples].copy()
+        if self._fast_rate is not None:  # the phase the fast reads left (see below)
+            self._phase = (2 * math.pi * self.freq / self._fast_rate * self._position) % (
+                2 * math.pi
+            )
+            self._fast_rate = None
         increment = 2 * math.pi * self.freq / rate
         table = self._table(rate, samples)
         if rate != self._rate:  # carry the phase over to the new rate
@@ -240,6 +257,10 @@ class ToneSource:
             start = self._position
             self._position = (start + samples) % length
             self._phase = (increment * self._position) % (2 * math.pi)
+            # Until the size or the rate changes, read() slices without this arithmetic
+            # and leaves the phase to be worked out from the position when it does.
+            self._fast_rate, self._fast_samples = rate, samples
+            self._fast_wave, self._fast_length = wave, length
             return wave[start : start + samples].copy()
         phases = self._phase + increment * np.arange(samples, dtype=np.float64)
         self._phase = (self._phase + increment * samples) % (2 * math.pi)

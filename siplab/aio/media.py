@@ -39,6 +39,7 @@ from siplab.ids import IdSource
 from siplab.sdp import Capabilities, SdpParseError, parse
 
 if TYPE_CHECKING:
+    from siplab.aio.transport import TraceRecord
     from siplab.aio.webrtc_media import WebRtcMedia
 
 __all__ = ["CallMedia", "MediaPool", "AnyMedia"]
@@ -66,11 +67,19 @@ class CallMedia:
     async def open(cls, *, host: str, capabilities: Capabilities, ids: IdSource,
                    source: AudioSource | str | None, record: bool,
                    scheduler: MediaScheduler | None = None,
-                   paths: frozenset[MediaPath] | None = None) -> CallMedia:
-        """Bind an RTP endpoint on ``host`` and make the Call that writes its port in SDP."""
+                   paths: frozenset[MediaPath] | None = None,
+                   trace: Callable[[TraceRecord], None] | None = None) -> CallMedia:
+        """Bind an RTP endpoint on ``host`` and make the Call that writes its port in SDP.
+
+        ``trace`` is the user agent's trace hook: one that asks for media
+        (``siplab.lab.Trace(rtp=True)`` has ``rtp`` true) also gets the call's
+        RTP and RTCP packets.
+        """
         chosen = source_from(source)  # a bad spec raises before any socket is bound
         endpoint = await RtpEndpoint.open(host, 0, rtcp_mux=capabilities.rtcp_mux,
                                           scheduler=scheduler, ids=ids)
+        if getattr(trace, "rtp", False):
+            endpoint.trace = trace
         call = Call(capabilities, address=host, port=endpoint.local_port, ids=ids,
                     paths=paths if paths is not None else (MediaPath.PLAIN,))
         return cls(call, endpoint, chosen, Recorder() if record else None)
@@ -164,11 +173,13 @@ class MediaPool:
 
     async def open(self, host: str, source: AudioSource | str | None = None,
                    record: bool | None = None, *, offer: bytes | None = None,
-                   webrtc: bool | None = None, video: bool | None = None) -> AnyMedia:
+                   webrtc: bool | None = None, video: bool | None = None,
+                   trace: Callable[[TraceRecord], None] | None = None) -> AnyMedia:
         """A new call's media on ``host``: its own endpoint, source and recorder.
 
         ``offer`` is the INVITE's (we answer), else we offer: WebRTC if
         ``webrtc`` (default: the pool's choice), plain RTP/AVP otherwise.
+        ``trace``: see :meth:`CallMedia.open` (plain RTP only).
         """
         chosen_source = source if source is not None else self.source
         chosen_record = self.record if record is None else record
@@ -184,7 +195,7 @@ class MediaPool:
         else:
             media = await CallMedia.open(
                 host=host, capabilities=self.capabilities, ids=self.ids, source=chosen_source,
-                record=chosen_record, scheduler=self.scheduler, paths=self.paths,
+                record=chosen_record, scheduler=self.scheduler, paths=self.paths, trace=trace,
             )
         self.open_media.append(media)
         return media

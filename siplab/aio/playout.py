@@ -104,7 +104,7 @@ class Playout:
         jitter = self._jitter
         if jitter is None:
             return
-        if not len(jitter) and self._next_play_ts is None:
+        if self._next_play_ts is None and not len(jitter):
             # The first packet of a talk: play it exactly when due, not at the next tick.
             self._loop.call_at(now + self.delay, self._play_first)
         jitter.push(packet, now)
@@ -130,15 +130,20 @@ class Playout:
         if jitter is None or params is None or not len(jitter):
             return
         sink = self.sink
+        decoders = self._decoders
         for packet in jitter.pop(now):
-            if packet.payload_type == params.telephone_event_pt:
+            payload_type = packet.payload_type
+            if payload_type == params.telephone_event_pt:
                 continue  # DTMF was handled on arrival
-            codec = self._decoder_for(packet.payload_type)
+            codec = (decoders[payload_type] if payload_type in decoders
+                     else self._decoder_for(payload_type))
             if codec is None:
                 continue
             ratio = codec.audio_rate / codec.clock_rate
             if self._next_play_ts is not None:
-                gap = timestamp_delta(packet.timestamp, self._next_play_ts)
+                # timestamp_delta(packet.timestamp, self._next_play_ts), written out
+                gap = ((packet.timestamp - self._next_play_ts + 0x80000000) & 0xFFFFFFFF
+                       ) - 0x80000000
                 if gap > 0:  # frames that never came: silence of the same length
                     self.concealed_frames += max(1, round(gap / self._frame_step))
                     if sink is not None:

@@ -22,7 +22,10 @@ from typing import Any
 
 from siplab.errors import LocalProtocolError
 
-__all__ = ["RtpProtocol", "bind_pair"]
+__all__ = ["RtpProtocol", "bind_pair", "small_reads", "MAX_DATAGRAM"]
+
+#: Read size for RTP and RTCP sockets: the largest UDP payload (65,507 octets) fits.
+MAX_DATAGRAM = 65536
 
 logger = logging.getLogger("siplab.aio.rtp")
 
@@ -39,6 +42,24 @@ class RtpProtocol(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a peer that has gone: not fatal for RTP.
         logger.debug("RTP socket error: %s", exc)
+
+
+def small_reads(transport: asyncio.BaseTransport) -> None:
+    """Have an asyncio datagram transport read into 64 KiB buffers, not 256 KiB ones.
+
+    asyncio's selector transport calls ``recvfrom(256 KiB)`` for each datagram:
+    Python allocates a 256 KiB bytes object, and the kernel writes the 172
+    octets of an RTP packet into it before it is shrunk. glibc serves
+    allocations above 128 KiB with a fresh ``mmap`` (until a large enough
+    ``free`` raises that threshold), so every packet paid an mmap, a page
+    fault and a munmap. Measured here, in a process that had not freed a large
+    block yet, 400 sockets carrying 200 calls' packets (and nothing else) cost
+    23 us of CPU per packet that way and 9 us with 64 KiB reads. No UDP
+    datagram is larger, so nothing is lost. (Event loops without the
+    attribute, uvloop's, size their reads themselves.)
+    """
+    if hasattr(transport, "max_size"):
+        transport.max_size = MAX_DATAGRAM
 
 
 def bind_pair(host: str, port: int, rtcp_mux: bool) -> tuple[socket.socket, socket.socket | None]:

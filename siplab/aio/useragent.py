@@ -715,7 +715,7 @@ class UserAgent:
                                          paths=self.media_paths, webrtc=bool(self.webrtc),
                                          video=self.video)
         return await self._media_pool.open(self.local_host, source, record, offer=offer,
-                                           webrtc=webrtc, video=video)
+                                           webrtc=webrtc, video=video, trace=self.trace)
 
     def _close_media(self, media: AnyMedia) -> asyncio.Future[None]:
         assert self._media_pool is not None

@@ -22,7 +22,16 @@ would. A datagram that was sent and never arrived stays: it was on the wire.
 
 With ``Trace(rtp=True)`` the trace keeps RTP and RTCP packets too: an RTP
 endpoint reports them through the same hook, with transport ``"rtp"`` or
-``"rtcp"`` (:attr:`Trace.media`).
+``"rtcp"`` (:attr:`Trace.media`). A traced UserAgent hands such a trace to the
+RTP endpoint of every call it starts or answers on the plain RTP/AVP path
+(attach it before the call; WebRTC media is encrypted, SRTP, and is not
+traced), so ``to_pcap`` writes the call's RTP next to the SIP whose SDP set it
+up, and Wireshark decodes it as RTP without "decode as"::
+
+    trace = Trace(rtp=True).attach(alice, bob)
+    ...                                   # a call
+    trace.to_pcap("call.pcap")
+    siplab.lab.rtp_streams("call.pcap")   # the same table as tshark -z rtp,streams
 
 **Sharing a trace.** Digest never sends the password, but the
 ``Authorization`` header carries a hash of it (``response=``) and the

@@ -40,6 +40,8 @@ __all__ = [
     "ulaw2lin",
     "lin2alaw",
     "alaw2lin",
+    "encode_table",
+    "decode_table",
     "encode",
     "decode",
     "tone",
@@ -127,6 +129,21 @@ def _as_codes(codes: bytes | AudioLike) -> Codes:
     if isinstance(codes, bytes | bytearray | memoryview):
         return np.frombuffer(bytes(codes), dtype=np.uint8)
     return np.asarray(codes, dtype=np.uint8)
+
+
+def encode_table(codec: str) -> Codes:
+    """The 65536-entry table of ``codec`` ("PCMU" or "PCMA"): code = table[sample as uint16].
+
+    Shared and read-only; an encoder that handles many frames keeps it at hand.
+    """
+    ulaw, alaw, _, _ = _tables()
+    return ulaw if codec.upper() == "PCMU" else alaw
+
+
+def decode_table(codec: str) -> Samples:
+    """The 256-entry table of ``codec`` ("PCMU" or "PCMA"): sample = table[code]."""
+    _, _, ulaw, alaw = _tables()
+    return ulaw if codec.upper() == "PCMU" else alaw
 
 
 def lin2ulaw(samples: AudioLike) -> Codes:

@@ -31,7 +31,6 @@ import heapq
 
 from siplab.errors import LocalProtocolError
 from siplab.rtp.packet import RtpPacket
-from siplab.rtp.sequence import extend_seq, extend_timestamp
 
 __all__ = ["JitterBuffer"]
 
@@ -82,7 +81,9 @@ class JitterBuffer:
             self._highest_seq = packet.sequence_number
             self._reference_ts = packet.timestamp
             self._reference_time = arrival + self.target_delay
-        seq = extend_seq(packet.sequence_number, self._highest_seq)
+        highest = self._highest_seq
+        # extend_seq(packet.sequence_number, highest), written out: this runs per packet.
+        seq = highest + ((packet.sequence_number - highest + 0x8000) & 0xFFFF) - 0x8000
         if self._last_played is not None and seq <= self._last_played:
             if seq == self._last_played:
                 self.duplicates += 1
@@ -95,18 +96,21 @@ class JitterBuffer:
         if len(self._heap) >= self.max_packets:
             self.overflow += 1
             return False
-        timestamp = extend_timestamp(packet.timestamp, self._reference_ts)
-        due = self._reference_time + (timestamp - self._reference_ts) / self.clock_rate
+        # How far the timestamp is from the reference, the short way round (extend_timestamp).
+        ahead = ((packet.timestamp - self._reference_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        due = self._reference_time + ahead / self.clock_rate
         heapq.heappush(self._heap, (seq, due, packet))
         self._held.add(seq)
-        self._highest_seq = max(self._highest_seq, seq)
+        if seq > highest:
+            self._highest_seq = seq
         return True
 
     def get_timer(self) -> float | None:
         """When the next packet is due (absolute, seconds), or None if the buffer is empty."""
-        if not self._heap:
-            return None
-        return min(due for _, due, _ in self._heap)
+        heap = self._heap
+        if len(heap) < 2:  # the usual case on a quiet network: one packet waiting, or none
+            return heap[0][1] if heap else None
+        return min(due for _, due, _ in heap)
 
     def pop(self, now: float) -> list[RtpPacket]:
         """The packets due at or before ``now``, in sequence order."""
@@ -122,9 +126,12 @@ class JitterBuffer:
                 self.lost += seq - self._last_played - 1
             self._last_played = seq
             # Move the reference along so that timestamps never drift 2**31 away from it.
-            timestamp = extend_timestamp(packet.timestamp, self._reference_ts)
+            reference = self._reference_ts
             self._reference_time = due
-            self._reference_ts = timestamp
+            self._reference_ts = (
+                reference
+                + ((packet.timestamp - reference + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            )
             self.played += 1
             out.append(packet)
         return out

@@ -186,65 +186,68 @@ class WiresharkStats:
             return
 
         # In time sequence: less than 2**31 ahead of the first timestamp, going
-        # forward through a wrap past zero if need be.
+        # forward through a wrap past zero if need be. Wireshark tests it as
+        # (first <= ts and ts - first < 2**31) or (first > ts and 0xFFFFFFFF - first + ts
+        # < 2**31); the same in one subtraction mod 2**32 (exactly 2**31 ahead counts only
+        # across a wrap).
         first = self._first_timestamp
-        in_sequence = (first <= timestamp and timestamp - first < 0x80000000) or (
-            first > timestamp and (0xFFFFFFFF - first) + timestamp < 0x80000000
-        )
-        if not in_sequence:
-            self.wrong_timestamps += 1
+        ahead = (timestamp - first) & 0xFFFFFFFF
+        in_sequence = ahead < 0x80000000 or (ahead == 0x80000000 and timestamp < first)
 
-        # Wrap counting for "expected".
+        last_seq = self._seq
         if in_sequence:
-            # Below the start number: a new cycle began (or 65535 -> 0 when it started at 0).
-            wrapped = seq < self.start_seq or (seq == 0 and self.stop_seq == 65535)
-            if wrapped and not self._under:
-                self.cycles += 1
-                self._under = True
-            elif seq > self.start_seq and self._under:
+            # Wrap counting for "expected": below the start number, a new cycle began
+            # (or 65535 -> 0 when it started at 0).
+            start_seq = self.start_seq
+            if seq < start_seq or (seq == 0 and self.stop_seq == 65535):
+                if not self._under:
+                    self.cycles += 1
+                    self._under = True
+            elif seq > start_seq and self._under:
                 self._under = False
+            # Sequence errors: anything but the next number.
+            if seq == last_seq + 1 or (last_seq == 65535 and seq == 0):
+                self._seq = seq
+            elif last_seq + 1 < seq or last_seq - seq > 0xFF00:
+                self._seq = seq
+                self.sequence_errors += 1
+            elif last_seq + 1 > seq:
+                self.sequence_errors += 1
+        else:
+            self.wrong_timestamps += 1
+            if last_seq + 1 > seq:
+                self.sequence_errors += 1
 
-        # Sequence errors: anything but the next number.
-        if in_sequence and (seq == self._seq + 1 or (self._seq == 65535 and seq == 0)):
-            self._seq = seq
-        elif in_sequence and (self._seq + 1 < seq or self._seq - seq > 0xFF00):
-            self._seq = seq
-            self.sequence_errors += 1
-        elif self._seq + 1 > seq:
-            self.sequence_errors += 1
-
-        comfort_noise = packet.payload_type in _COMFORT_NOISE
-        after_comfort_noise = self._payload_type in _COMFORT_NOISE
-        self._payload_type = packet.payload_type
-        clock_rate = wireshark_clock_rate(packet.payload_type, self.dynamic_payloads)
-
-        jitter_now = self.jitter
+        payload_type = packet.payload_type
+        previous_pt = self._payload_type
+        self._payload_type = payload_type
         if in_sequence:
+            clock_rate = (STATIC_CLOCK_RATES.get(payload_type, 0) if payload_type < 96
+                          else wireshark_clock_rate(payload_type, self.dynamic_payloads))
+            jitter = self.jitter
             if clock_rate:
                 per_ms = clock_rate // 1000  # integer division, as in Wireshark
-                nominal = ((timestamp - first) % 0x100000000) / per_ms
+                nominal = ahead / per_ms
                 expected_time = self._time + (nominal - self._last_nominal)
-                diff = abs(time_ms - expected_time)
-                jitter_now = (15 * self.jitter + diff) / 16
-                self.jitter = jitter_now
+                jitter = (15 * jitter + abs(time_ms - expected_time)) / 16
+                self.jitter = jitter
                 self._last_nominal = nominal
-            self.delta = time_ms - self._time
-
-        regular = not (
-            packet.marker or comfort_noise or after_comfort_noise or not in_sequence
-        )
-        if regular:
-            n = self.packets  # packets before this one
-            self.max_delta = max(self.max_delta, self.delta)
-            self.min_delta = self.delta if self.min_delta == -1 else min(self.min_delta, self.delta)
-            self.mean_delta = (self.mean_delta * (n - 1) + self.delta) / n
-            if clock_rate:
-                self.max_jitter = max(self.max_jitter, self.jitter)
-                self.mean_jitter = (self.mean_jitter * (n - 1) + jitter_now) / n
-                if self.min_jitter == -1 or self.jitter < self.min_jitter:
-                    self.min_jitter = self.jitter
-
-        if in_sequence:
+            delta = self.delta = time_ms - self._time
+            # Regular packets only (not marked, not comfort noise or right after it).
+            if not (packet.marker or payload_type in _COMFORT_NOISE
+                    or previous_pt in _COMFORT_NOISE):
+                n = self.packets  # packets before this one
+                if delta > self.max_delta:
+                    self.max_delta = delta
+                if self.min_delta == -1 or delta < self.min_delta:
+                    self.min_delta = delta
+                self.mean_delta = (self.mean_delta * (n - 1) + delta) / n
+                if clock_rate:
+                    if jitter > self.max_jitter:
+                        self.max_jitter = jitter
+                    self.mean_jitter = (self.mean_jitter * (n - 1) + jitter) / n
+                    if self.min_jitter == -1 or jitter < self.min_jitter:
+                        self.min_jitter = jitter
             self._time = time_ms
         self.stop_seq = seq
         self.packets += 1

@@ -61,6 +61,25 @@ def test_tone_source_keeps_its_phase_when_the_rate_changes() -> None:
     assert np.max(np.abs(later.astype(int) - expected)) <= 1
 
 
+@pytest.mark.parametrize("freq", [1000, 440, 997.5])
+def test_tone_source_frames_of_one_size_are_one_sine(freq: float) -> None:
+    """A call reads the same 20 ms frame again and again (sliced from a table)."""
+    assert np.array_equal(frames(ToneSource(freq, 0.5), [160] * 50, 8000),
+                          g711.tone(freq, 1.0, 8000, 0.5))
+
+
+def test_tone_source_frames_of_one_size_stay_in_phase_across_rate_changes() -> None:
+    """The fast reads leave the phase to be worked out when the rate changes: in phase."""
+    tone = ToneSource(1000, 0.5)
+    frames(tone, [160] * 7, 8000)  # 140 ms
+    later = tone.read(480, 48000)  # the next 10 ms, at 48 kHz
+    expected = g711.tone(1000, 0.01, 48000, 0.5, phase=2 * np.pi * 1000 * 0.14)
+    assert np.max(np.abs(later.astype(int) - expected)) <= 1
+    again = frames(tone, [160] * 3, 8000)  # and back
+    expected = g711.tone(1000, 0.06, 8000, 0.5, phase=2 * np.pi * 1000 * 0.15)
+    assert np.max(np.abs(again.astype(int) - expected)) <= 1
+
+
 @pytest.mark.parametrize("rate", RATES)
 def test_tone_source_has_the_asked_frequency_and_level(rate: int) -> None:
     heard = ToneSource(1000, 0.5).read(rate, rate)

@@ -198,3 +198,15 @@ class TestMeasurements:
         noise = rng.normal(0, g711.rms(sent) / 100, sent.size)  # 40 dB below the signal
         received = np.round(sent + noise).astype(np.int16)
         assert g711.snr_db(sent, received, lag=0) == pytest.approx(40.0, abs=0.5)
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_tables_for_frame_by_frame_coding_agree_with_the_functions(codec: str) -> None:
+    every_sample = np.arange(-32768, 32768, dtype=np.int32).astype(np.int16)
+    every_code = np.arange(256, dtype=np.uint8)
+    encode = g711.lin2ulaw if codec == "PCMU" else g711.lin2alaw
+    decode = g711.ulaw2lin if codec == "PCMU" else g711.alaw2lin
+    assert np.array_equal(g711.encode_table(codec)[every_sample.view(np.uint16)],
+                          encode(every_sample))
+    assert np.array_equal(g711.decode_table(codec)[every_code], decode(every_code))
+    assert not g711.encode_table(codec).flags.writeable  # shared by every call

@@ -3,6 +3,8 @@ and telling RTP from RTCP on a shared port (RFC 5761 §4)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from siplab.errors import LocalProtocolError, RemoteProtocolError
@@ -161,3 +163,16 @@ class TestDemultiplexing:
     def test_other_datagrams_are_neither(self, data: bytes) -> None:
         assert not is_rtp(data)
         assert not looks_like_rtcp(data)
+
+
+def test_parsed_packet_is_an_ordinary_frozen_packet() -> None:
+    """parse_rtp skips the constructor's range checks (a wire field cannot fail them),
+    so what it returns must still equal, hash and freeze like a packet built by hand."""
+    parsed = parse_rtp(EVERYTHING)
+    built = RtpPacket(96, 1, 16, 0xAABBCCDD, b"hi", csrc=(0x11111111, 0x22222222),
+                      extension=RtpExtension(0xBEDE, bytes.fromhex("10AB0000")), padding=3)
+    assert parsed == built
+    assert hash(parsed) == hash(built)
+    assert repr(parsed) == repr(built)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.ssrc = 1  # type: ignore[misc]

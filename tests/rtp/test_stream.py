@@ -13,7 +13,7 @@ import pytest
 
 import siplab.rtp.stream
 from siplab.ids import IdSource
-from siplab.rtp.packet import RtpPacket
+from siplab.rtp.packet import RtpPacket, parse_rtp
 from siplab.rtp.rtcp import SenderReport, ntp_from_unix, ntp_short
 from siplab.rtp.stream import ReceiverStats, RtpSender
 
@@ -185,6 +185,20 @@ class TestSender:
         assert sender.timestamp == 1800
         sender.skip(160)
         assert sender.next_packet(bytes(160), samples=160).timestamp == 1960
+
+    def test_next_datagram_is_the_bytes_of_next_packet(self) -> None:
+        """The endpoint's fast path numbers and counts exactly like next_packet()."""
+        fast, slow = (RtpSender(8, ids=IdSource(5), sequence_number=65535,
+                                timestamp=(1 << 32) - 160) for _ in range(2))
+        for i, marker in enumerate([True, False, False]):
+            payload = bytes([i]) * 160
+            assert fast.next_datagram(payload, 160, marker=marker, now=0.02 * i) == (
+                slow.next_packet(payload, 160, marker=marker, now=0.02 * i).to_bytes())
+        assert parse_rtp(fast.next_datagram(b"x", 160)).sequence_number == 2  # wrapped
+        slow.next_packet(b"x", 160)
+        state = ("sequence_number", "timestamp", "packets_sent", "octets_sent")
+        assert [getattr(fast, name) for name in state] == [getattr(slow, name) for name in state]
+        assert fast.sender_report(1.7e9, 0.1) == slow.sender_report(1.7e9, 0.1)
 
     def test_sdes_and_bye_name_this_source(self) -> None:
         sender = RtpSender(0, ids=IdSource(3), cname="alice@example.com")
