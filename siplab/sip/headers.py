@@ -1,26 +1,20 @@
-"""SIP header fields: the ordered list, compact names, and the typed values (RFC 3261 §7.3, §20).
+"""SIP header fields: the typed values, and the ordered list (RFC 3261 §7.3, §20).
 
-A SIP message carries its headers as ``Name: value`` lines. Four rules make
-them trickier than they look:
+A header value is text; the values a user agent needs are read into typed
+objects: :class:`Address` for From/To/Contact/Route (a name-addr such as
+``"Alice" <sip:alice@atlanta.example.com>;tag=1928301774``), :class:`Via`
+and :class:`CSeq`. They are parsed on demand from the text, so reading a
+message costs only what you look at. :func:`tag_of` and :func:`via_branch`
+read the two parameters every transaction needs without a full parse.
 
-* names are case-insensitive, and many have a one-letter *compact form*
-  (``v`` is Via, ``f`` is From, ``i`` is Call-ID, §7.3.3);
-* a header may appear several times, and for list headers (Via, Contact,
-  Route...) ``Via: a, b`` means exactly the same as two Via lines (§7.3.1);
-* order matters between lines of the same name (the top Via is the last hop);
-* a line starting with whitespace continues the previous one (folding).
-
-:class:`Headers` keeps every line in order, as written, and looks names up
-case-insensitively with compact forms folded in. The typed values a user agent
-needs (:class:`Address` for From/To/Contact/Route, :class:`Via`, :class:`CSeq`)
-are parsed on demand from the text, so reading a message costs only what you
-look at.
+The list of header lines itself (:class:`Headers`, compact forms, lookups) is
+in :mod:`siplab.sip.header_list`; it is imported here too, so that
+``from siplab.sip.headers import Headers`` keeps working.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -29,13 +23,19 @@ from siplab.sip.grammar import (
     Params,
     format_params,
     get_param,
-    is_token,
     parse_params,
     quote,
     set_param,
     split_commas,
     split_unquoted,
     unquote,
+)
+from siplab.sip.header_list import (
+    COMPACT_FORMS,
+    LIST_HEADERS,
+    Headers,
+    canonical_name,
+    header_key,
 )
 from siplab.sip.uri import SipUri, Uri, parse_uri
 
@@ -57,314 +57,6 @@ __all__ = [
     "via_branch",
     "WILDCARD",
 ]
-
-#: Compact forms (RFC 3261 §7.3.3 and the RFCs that added more), to full names.
-COMPACT_FORMS: dict[str, str] = {
-    "a": "Accept-Contact",
-    "b": "Referred-By",
-    "c": "Content-Type",
-    "d": "Request-Disposition",
-    "e": "Content-Encoding",
-    "f": "From",
-    "i": "Call-ID",
-    "j": "Reject-Contact",
-    "k": "Supported",
-    "l": "Content-Length",
-    "m": "Contact",
-    "n": "Identity-Info",
-    "o": "Event",
-    "r": "Refer-To",
-    "s": "Subject",
-    "t": "To",
-    "u": "Allow-Events",
-    "v": "Via",
-    "x": "Session-Expires",
-    "y": "Identity",
-}
-_COMPACT_KEYS = {short: full.lower() for short, full in COMPACT_FORMS.items()}
-
-#: Names whose case is not simply "capitalize each word".
-_SPECIAL_CASE = {
-    "call-id": "Call-ID",
-    "cseq": "CSeq",
-    "www-authenticate": "WWW-Authenticate",
-    "mime-version": "MIME-Version",
-    "rack": "RAck",
-    "rseq": "RSeq",
-    "sip-etag": "SIP-ETag",
-    "sip-if-match": "SIP-If-Match",
-}
-
-#: Headers whose value is a comma-separated list (``1#element`` in RFC 3261 §25).
-LIST_HEADERS = frozenset(
-    {
-        "via",
-        "contact",
-        "route",
-        "record-route",
-        "path",
-        "service-route",
-        "allow",
-        "allow-events",
-        "supported",
-        "require",
-        "proxy-require",
-        "unsupported",
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "content-encoding",
-        "content-language",
-        "in-reply-to",
-        "alert-info",
-        "call-info",
-        "error-info",
-        "reply-to",
-        "p-asserted-identity",
-    }
-)
-
-
-def _known_keys() -> dict[str, str]:
-    # Lookup keys of the spellings seen on nearly every message, precomputed.
-    names = [
-        "Via", "Max-Forwards", "To", "From", "Call-ID", "CSeq", "Contact", "Route",
-        "Record-Route", "Allow", "Supported", "Require", "User-Agent", "Server",
-        "Content-Type", "Content-Length", "Expires", "Authorization", "WWW-Authenticate",
-        "Proxy-Authenticate", "Proxy-Authorization", "Accept", "Subject", "Date", "Event",
-        "Allow-Events", "Session-Expires", "Min-SE", "Refer-To", "Referred-By", "Timestamp",
-        "Call-Id", "Cseq", "Www-Authenticate", "Content-Disposition", "Organization",
-    ]
-    keys = {name: name.lower() for name in names}
-    keys.update({name.lower(): name.lower() for name in names})
-    keys.update(_COMPACT_KEYS)
-    keys.update({short.upper(): full for short, full in _COMPACT_KEYS.items()})
-    return keys
-
-
-def header_key(name: str) -> str:
-    """The lookup key of a header name: lower case, compact form expanded."""
-    key = name.lower()
-    if len(key) == 1:
-        return _COMPACT_KEYS.get(key, key)
-    return key
-
-
-def canonical_name(name: str) -> str:
-    """The usual spelling of a header name: ``call-id`` -> ``Call-ID``, ``v`` -> ``Via``."""
-    key = header_key(name)
-    special = _SPECIAL_CASE.get(key)
-    if special:
-        return special
-    return "-".join(part.capitalize() for part in key.split("-"))
-
-
-_KNOWN_KEYS = _known_keys()
-
-
-class Headers:
-    """An ordered, multi-valued, case-insensitive list of header fields.
-
-    Each entry is one header line ``(name, value)`` with the name as written.
-    Lookups fold case and compact forms: ``h.get("call-id")`` finds an ``i:``
-    line. For list headers, :meth:`get_list` splits comma-separated values.
-    """
-
-    __slots__ = ("_items", "_index")
-
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        # Lines from a caller are checked like add() checks them, so that a value
-        # with a CRLF cannot smuggle a header (or a whole message) onto the wire.
-        self._items: list[tuple[str, str]] = [
-            (name, _check_header(name, value)) for name, value in items
-        ]
-        # key -> values: built on the first lookup (or by the parser), dropped on
-        # every change. Tuples rather than lists: the garbage collector stops
-        # tracking a tuple of strings, and a busy server keeps many messages.
-        self._index: dict[str, tuple[str, ...]] | None = None
-
-    @classmethod
-    def _trusted(
-        cls, items: list[tuple[str, str]], index: dict[str, tuple[str, ...]] | None = None
-    ) -> Headers:
-        # Used by the parser: takes ownership of an already-built list (and the
-        # index it built on the way, keyed by header_key()).
-        obj = cls.__new__(cls)
-        obj._items = items
-        obj._index = index
-        return obj
-
-    def _values(self, key: str) -> tuple[str, ...] | None:
-        # Lookup by an already-normalized key ("call-id", "via"): the typed
-        # accessors of Message use it to skip header_key() on every read.
-        index = self._index
-        if index is None:
-            index = self._lookup()
-        return index.get(key)
-
-    def _lookup(self) -> dict[str, tuple[str, ...]]:
-        index = self._index
-        if index is None:
-            index = {}
-            known = _KNOWN_KEYS
-            for name, value in self._items:
-                key = known.get(name)
-                if key is None:
-                    key = header_key(name)
-                found = index.get(key)
-                index[key] = (value,) if found is None else (*found, value)
-            self._index = index
-        return index
-
-    # -- reading ---------------------------------------------------------------
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        """The value of the first line called ``name``, or ``default``."""
-        found = self._lookup().get(header_key(name))
-        return found[0] if found else default
-
-    def get_all(self, name: str) -> list[str]:
-        """The values of every line called ``name``, in order (not comma-split)."""
-        return list(self._lookup().get(header_key(name), ()))
-
-    def get_list(self, name: str) -> list[str]:
-        """Every element of a list header, across lines, split at commas."""
-        lines = self._lookup().get(header_key(name))
-        if not lines:
-            return []
-        if len(lines) == 1:
-            return split_commas(lines[0])
-        out: list[str] = []
-        for line in lines:
-            out.extend(split_commas(line))
-        return out
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and header_key(name) in self._lookup()
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def items(self) -> list[tuple[str, str]]:
-        """A copy of the lines, as ``(name, value)`` pairs in order."""
-        return list(self._items)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Headers):
-            return NotImplemented
-        if len(self._items) != len(other._items):
-            return False
-        return all(
-            value_a == value_b and header_key(name_a) == header_key(name_b)
-            for (name_a, value_a), (name_b, value_b) in zip(self._items, other._items, strict=True)
-        )
-
-    def __hash__(self) -> int:  # mutable container
-        raise TypeError("Headers is not hashable")
-
-    def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
-
-    def copy(self) -> Headers:
-        return Headers._trusted(list(self._items))
-
-    # -- changing --------------------------------------------------------------
-
-    def add(self, name: str, value: str) -> None:
-        """Append a line at the end."""
-        value = _check_header(name, value)
-        self._items.append((name, value))
-        self._index = None
-
-    def insert(self, position: int, name: str, value: str) -> None:
-        """Insert a line at ``position`` (0 is the top), as a proxy adds its Via."""
-        value = _check_header(name, value)
-        self._items.insert(position, (name, value))
-        self._index = None
-
-    def prepend(self, name: str, value: str) -> None:
-        """Insert a line above the first line of the same name (or at the top).
-
-        This is how a proxy adds a Via or a Record-Route: the new value comes
-        first among its kind, wherever that kind sits in the message.
-        """
-        key = header_key(name)
-        for i, (existing, _) in enumerate(self._items):
-            if header_key(existing) == key:
-                self.insert(i, name, value)
-                return
-        self.insert(0, name, value)
-
-    def set(self, name: str, value: str) -> None:
-        """Replace every line called ``name`` by one line (where the first was)."""
-        value = _check_header(name, value)
-        key = header_key(name)
-        out: list[tuple[str, str]] = []
-        placed = False
-        for existing, old in self._items:
-            if header_key(existing) == key:
-                if not placed:
-                    out.append((existing, value))
-                    placed = True
-            else:
-                out.append((existing, old))
-        if not placed:
-            out.append((name, value))
-        self._items = out
-        self._index = None
-
-    def replace_first(self, name: str, value: str) -> bool:
-        """Replace the value of the first line called ``name``; False if there is none."""
-        value = _check_header(name, value)
-        key = header_key(name)
-        for i, (existing, _) in enumerate(self._items):
-            if header_key(existing) == key:
-                self._items[i] = (existing, value)
-                self._index = None
-                return True
-        return False
-
-    def remove(self, name: str) -> int:
-        """Remove every line called ``name``; returns how many were removed."""
-        key = header_key(name)
-        before = len(self._items)
-        self._items = [(n, v) for n, v in self._items if header_key(n) != key]
-        self._index = None
-        return before - len(self._items)
-
-    def pop_first(self, name: str) -> str | None:
-        """Remove the first *element* of a list header and return it.
-
-        ``Via: a, b`` becomes ``Via: b``; a line left empty disappears. This is
-        how a proxy strips its own Via from a response (§16.7 step 3).
-        """
-        key = header_key(name)
-        for i, (existing, value) in enumerate(self._items):
-            if header_key(existing) == key:
-                parts = split_commas(value)
-                if not parts:
-                    continue
-                if len(parts) == 1:
-                    del self._items[i]
-                else:
-                    self._items[i] = (existing, ", ".join(parts[1:]))
-                self._index = None
-                return parts[0]
-        return None
-
-
-def _check_header(name: str, value: str) -> str:
-    # Returns the value as a parser would read it back: without the spaces and
-    # tabs around it (§7.3.1), so that parse_message(m.to_bytes()) == m holds.
-    if not is_token(name):
-        raise ValueError(f"bad header name {name!r}")
-    if "\r" in value or "\n" in value or "\x00" in value:
-        raise ValueError(f"header {name!r} value contains CR, LF or NUL")
-    return value.strip(" \t")
-
 
 # -- name-addr / addr-spec ------------------------------------------------------
 
@@ -479,19 +171,15 @@ def tag_of(value: str) -> str | None:
     A user agent reads tags on every message; this looks only at the
     parameters after the URI, which is all the tag needs.
     """
-    gt = value.rfind(">")
-    if gt >= 0:
-        params = value[gt + 1 :]
-    else:
-        semi = value.find(";")
-        if semi < 0:
-            return None
-        params = value[semi:]
+    # The usual spelling, ``...>;tag=abc`` with no quotes among the parameters
+    # (which follow the last '>', or are the whole value of an addr-spec), is
+    # cut out with three partitions. Anything else (``; TAG = abc``) goes
+    # through the regular expression, and quoted parameters through the parser.
+    params = value.rpartition(">")[2]
     if '"' not in params:
-        start = params.find(";tag=")
-        if start >= 0:  # the usual spelling: cut it out without the regex engine
-            end = params.find(";", start + 5)
-            tag = params[start + 5 :] if end < 0 else params[start + 5 : end]
+        _, found, rest = params.partition(";tag=")
+        if found:
+            tag = rest.partition(";")[0]
             if tag and " " not in tag and "\t" not in tag and "," not in tag:
                 return tag
         match = _TAG_RE.search(params)
@@ -597,11 +285,10 @@ def parse_vias(value: str) -> list[Via]:
 def via_branch(value: str) -> str | None:
     """The branch of the *first* Via element in a header value, read quickly."""
     if '"' not in value:
-        first = value.split(",", 1)[0] if "," in value else value
-        start = first.find(";branch=")
-        if start >= 0:  # the usual spelling: cut it out without the regex engine
-            end = first.find(";", start + 8)
-            branch = first[start + 8 :] if end < 0 else first[start + 8 : end]
+        first = value.partition(",")[0]
+        _, found, rest = first.partition(";branch=")
+        if found:  # the usual spelling: cut it out without the regex engine
+            branch = rest.partition(";")[0]
             if branch and " " not in branch and "\t" not in branch:
                 return branch
         match = _BRANCH_RE.search(first)
@@ -644,7 +331,9 @@ def parse_cseq(value: str) -> CSeq:
     """Parse a CSeq value; the number must be below 2**31 (§8.1.1.5)."""
     number, _, method = value.partition(" ")
     if method in _COMMON_METHODS and number.isdigit() and len(number) < 10 and number.isascii():
-        return CSeq(int(number), method)  # the usual "314159 INVITE"; below 2**31 by length
+        # The usual "314159 INVITE"; below 2**31 by its length. tuple.__new__
+        # is what CSeq(number, method) calls, without the Python-level wrapper.
+        return tuple.__new__(CSeq, (int(number), method))
     m = _CSEQ_RE.match(value)
     if not m:
         raise SipParseError("bad CSeq", where=repr(value[:80]))

@@ -22,6 +22,12 @@ wrong and where. Header *values* are parsed only when you read them through the
 typed properties (``msg.cseq``, ``msg.via``, ``msg.from_``), which raise the same
 error if the value is malformed. ``msg.to_bytes()`` writes the message back;
 ``parse_message(m.to_bytes()) == m`` holds for every message.
+
+Reading is lazy because a server reads only a few fields of most messages
+(Call-ID, CSeq, the tags, the top Via: RFC 3261 §17.2.3). The header lines are
+cut by :mod:`siplab.sip.header_block`, whose fast path does one partition and
+one dictionary store per plain line; a value is stripped, and parsed, when it
+is read.
 """
 
 from __future__ import annotations
@@ -32,13 +38,12 @@ from typing import TypeVar, cast
 
 from siplab.errors import SipParseError
 from siplab.sip.grammar import split_commas
+from siplab.sip.header_block import MAX_HEADER_LINES, MAX_MESSAGE_SIZE, read_header_block
 from siplab.sip.headers import (
-    _KNOWN_KEYS,
     Address,
     CSeq,
     Headers,
     Via,
-    header_key,
     parse_address,
     parse_addresses,
     parse_cseq,
@@ -59,16 +64,11 @@ __all__ = [
     "MANDATORY_HEADERS",
 ]
 
-#: A message with more header lines than this is refused rather than kept.
-MAX_HEADER_LINES = 256
-#: The largest message parse_message accepts (the UDP limit; RFC 3261 §18.1.1).
-MAX_MESSAGE_SIZE = 65535
 #: Headers every request must carry (§8.1.1); responses need all but Max-Forwards.
 MANDATORY_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards")
 
 _METHOD_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+\Z", re.IGNORECASE)
-_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 # int() refuses strings of over 4300 digits; no length or count in SIP needs
 # more than ten, so longer digit strings are refused before int() sees them.
 _MAX_DIGITS = 10
@@ -90,7 +90,7 @@ def _addresses(value: str) -> tuple[Address, ...]:
 class Message:
     """What requests and responses share: headers, body, and typed accessors."""
 
-    __slots__ = ("headers", "body", "version", "_parsed")
+    __slots__ = ("headers", "body", "version", "_parsed", "_cseq")
 
     def __init__(
         self,
@@ -102,6 +102,8 @@ class Message:
         self.body = bytes(body)
         self.version = version
         self._parsed: _ParseCache | None = None
+        # The CSeq read last, with the text it was read from (see ``cseq``).
+        self._cseq: tuple[str, CSeq] | None = None
 
     # -- writing -------------------------------------------------------------
 
@@ -157,41 +159,59 @@ class Message:
         garbage collector notice.
         """
         self._parsed = None
+        self._cseq = None
 
-    def _required(self, name: str, key: str | None = None) -> str:
-        # ``key`` is the normalized lookup key, given by the hot accessors.
-        found = self.headers._values(key or header_key(name))
-        if not found:
+    def _required(self, key: str, name: str) -> str:
+        """The first value of a header that must be there, by its lookup key.
+
+        ``key`` is the lower-case full name (``"call-id"``, which also finds an
+        ``i:`` line); ``name`` is how the error spells it. The value may keep
+        the blanks that stood around it on the wire (the parser's fast path
+        leaves them, see Headers._from_wire): every reader here ignores them.
+        """
+        headers = self.headers
+        first = headers._first
+        value = headers._first_value(key) if first is None else first.get(key)
+        if value is None:
             raise SipParseError(f"missing {name} header")
-        return found[0]
+        return value
 
     @property
     def call_id(self) -> str:
         """The Call-ID, which names the dialog together with the two tags."""
-        value = self._required("Call-ID", "call-id").strip()
+        value = self._required("call-id", "Call-ID").strip()
         if not value:
             raise SipParseError("empty Call-ID", where="header 'Call-ID'")
         return value
 
     @property
     def cseq(self) -> CSeq:
-        return self._parse_once(parse_cseq, self._required("CSeq", "cseq"))
+        # Remembered in a slot of its own rather than in _parse_once's cache:
+        # every layer reads the CSeq of every message (transaction matching,
+        # dialogs, the registrar), and a slot is the cheapest cache there is.
+        text = self._required("cseq", "CSeq")
+        known = self._cseq
+        if known is not None and known[0] == text:
+            return known[1]
+        value = parse_cseq(text.strip(" \t"))
+        self._cseq = (text, value)
+        return value
 
     @property
     def from_(self) -> Address:
-        return self._parse_once(parse_address, self._required("From", "from"))
+        return self._parse_once(parse_address, self._required("from", "From"))
 
     @property
     def to(self) -> Address:
-        return self._parse_once(parse_address, self._required("To", "to"))
+        return self._parse_once(parse_address, self._required("to", "To"))
 
     @property
     def from_tag(self) -> str | None:
-        return tag_of(self._required("From", "from"))
+        return tag_of(self._required("from", "From"))
 
     @property
     def to_tag(self) -> str | None:
-        return tag_of(self._required("To", "to"))
+        return tag_of(self._required("to", "To"))
 
     @property
     def via(self) -> list[Via]:
@@ -205,7 +225,7 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        vias = self._parse_once(_vias, self._required("Via", "via"))
+        vias = self._parse_once(_vias, self._required("via", "Via"))
         if not vias:
             raise SipParseError("empty Via header", where="header 'Via'")
         return vias[0]
@@ -213,16 +233,26 @@ class Message:
     @property
     def branch(self) -> str | None:
         """The branch parameter of the top Via: the transaction's name (§17.1.3)."""
-        return via_branch(self._required("Via", "via"))
+        return via_branch(self._required("via", "Via"))
 
     @property
     def via_count(self) -> int:
-        lines = self.headers._values("via")
-        if not lines:
-            return 0
-        if len(lines) == 1 and "," not in lines[0] and lines[0]:
-            return 1
-        return len(self.headers.get_list("Via"))
+        """How many Via elements there are, across lines and commas."""
+        headers = self.headers
+        first = headers._first
+        if first is not None and "via" not in headers._more:
+            # Read by the parser's fast path, with a single Via line: one
+            # element, unless the line holds a comma or nothing at all.
+            line = first.get("via")
+            if line is not None and "," not in line:
+                return 1 if line.strip(" \t") else 0
+        count = 0
+        for line in self.headers._values("via") or ():
+            if "," in line:
+                count += len(split_commas(line))
+            elif line:
+                count += 1
+        return count
 
     @property
     def contact(self) -> list[Address]:
@@ -384,6 +414,7 @@ class Request(Message):
         clone = Request(self.method, self._uri_text, self.headers.copy(), self.body, self.version)
         clone._uri = self._uri
         clone._parsed = None if self._parsed is None else dict(self._parsed)  # same texts
+        clone._cseq = self._cseq
         return clone
 
 
@@ -443,6 +474,7 @@ class Response(Message):
     def copy(self) -> Response:
         clone = Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
         clone._parsed = None if self._parsed is None else dict(self._parsed)  # same texts
+        clone._cseq = self._cseq
         return clone
 
 
@@ -456,151 +488,33 @@ def parse_message(data: bytes) -> Request | Response:
     cut to it (RFC 3261 §18.3: the extra bytes are discarded); a shorter one is
     an error. Without Content-Length the rest of the datagram is the body.
     Lines must end in CRLF; a message that uses bare LF throughout is accepted
-    too, as many tolerant parsers do.
+    too, as many tolerant parsers do. The header lines are read by
+    :func:`~siplab.sip.header_block.read_header_block`, the start line here.
     """
     if not isinstance(data, bytes):
         if isinstance(data, bytearray | memoryview):
             data = bytes(data)
         else:
             raise TypeError(f"parse_message wants bytes, not {type(data).__name__}")
-    if len(data) > MAX_MESSAGE_SIZE:
-        raise SipParseError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_SIZE} limit")
-    start = 0
-    while data.startswith(b"\r\n", start):
-        start += 2
-    end = data.find(b"\r\n\r\n", start)
-    # A bare-LF message ends its headers at the first LF LF, which may come
-    # before a CRLF CRLF inside its body. A first line ending in CRLF says the
-    # message is not one, so the search for LF LF is skipped.
-    first_lf = data.find(b"\n", start)
-    crlf_message = end >= 0 and first_lf > start and data[first_lf - 1] == 13
-    lf_end = -1 if crlf_message else data.find(b"\n\n", start, end if end >= 0 else len(data))
-    if lf_end >= 0 and b"\r" not in data[start:lf_end]:
-        end = lf_end
-        eol = "\n"
-        body_start = end + 2
-    elif end >= 0:
-        eol = "\r\n"
-        body_start = end + 4
-    else:
-        if start == len(data):
-            raise SipParseError("empty message")
-        raise SipParseError("no empty line after the headers")
-    try:
-        head = data[start:end].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        where = f"byte {start + exc.start}"
-        raise SipParseError("header section is not UTF-8", where=where) from None
-    lines = head.split(eol)
-    count = len(lines) - 1
-    first_end = head.find(eol)
-    start_line = head if first_end < 0 else head[:first_end]
-    if "\x00" in head:
-        raise SipParseError("NUL byte in the header section")
-    if count > MAX_HEADER_LINES:
-        raise SipParseError(f"more than {MAX_HEADER_LINES} header lines")
-    if eol == "\r\n" and (head.count("\n") != count or head.count("\r") != count):
-        raise SipParseError("stray CR or LF inside a header line")
-    index: dict[str, tuple[str, ...]] | None = None
-    fast = _header_lines_fast(lines) if eol == "\r\n" else None
-    if fast is not None:
-        items, index = fast
-        lengths: tuple[str, ...] | list[str] = index.get("content-length") or ()
-    else:
-        items = _parse_header_lines(lines)
-        lengths = [v for n, v in items if n.lower() in ("content-length", "l")]
-    body = data[body_start:]
-    if lengths:
-        numbers = set()
-        for text in lengths:
-            text = text.rstrip(" \t")
-            if not text.isdigit() or not text.isascii() or len(text) > _MAX_DIGITS:
-                raise SipParseError("Content-Length is not a number",
-                                    where="header 'Content-Length'")
-            numbers.add(int(text))
-        if len(numbers) > 1:  # "5" and "05" agree; "5" and "6" do not
-            raise SipParseError("two different Content-Length values",
-                                where="header 'Content-Length'")
-        length = numbers.pop()
-        if len(body) < length:
-            raise SipParseError(
-                f"body has {len(body)} bytes, Content-Length says {length}", where="body"
-            )
-        if len(body) > length:
-            body = body[:length]
-
-    headers = Headers._trusted(items, index)
+    start_line, headers, body = read_header_block(data)
     return _parse_start_line(start_line, headers, body)
 
 
-def _header_lines_fast(
-    lines: list[str],
-) -> tuple[list[tuple[str, str]], dict[str, tuple[str, ...]]] | None:
-    # The common case in one pass: every line is "Name: value" with a name we
-    # know or a valid token, no folding, no blank before the colon. The index
-    # that lookups need is built on the way. Anything unusual returns None and
-    # the careful path below reads the lines again and explains what is wrong.
-    items: list[tuple[str, str]] = []
-    index: dict[str, tuple[str, ...]] = {}
-    known = _KNOWN_KEYS
-    append = items.append
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        key = known.get(name)
-        if key is None:
-            if not colon or not _NAME_RE.match(name):
-                return None
-            key = header_key(name)
-        elif not colon:
-            return None
-        value = value.strip(" \t")
-        append((name, value))
-        found = index.get(key)
-        index[key] = (value,) if found is None else (*found, value)
-    return items, index
-
-
-def _parse_header_lines(lines: list[str]) -> list[tuple[str, str]]:
-    # The careful path: folding, odd whitespace, and precise errors.
-    items: list[tuple[str, str]] = []
-    for number, line in enumerate(lines[1:], start=2):
-        first = line[:1]
-        if first == " " or first == "\t":
-            if not items:
-                raise SipParseError("continuation line before any header", where=f"line {number}")
-            name, value = items[-1]
-            more = line.strip(" \t")
-            if more:  # a continuation of only blanks adds nothing
-                items[-1] = (name, f"{value} {more}" if value else more)
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            if not line:
-                raise SipParseError("empty header line", where=f"line {number}")
-            raise SipParseError("header line without ':'", where=f"line {number}")
-        name = name.rstrip(" \t")
-        if not _NAME_RE.match(name):
-            raise SipParseError(f"bad header name {name[:40]!r}", where=f"line {number}")
-        items.append((name, value.strip(" \t")))
-    return items
-
-
 def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Response:
-    if line.startswith("SIP/") or line[:4].upper() == "SIP/":
+    if line[:4] == "SIP/" or (line[:1] in "sS" and line[:4].upper() == "SIP/"):
         version, sp, rest = line.partition(" ")
         code, _, reason = rest.partition(" ")
+        status = int(code) if len(code) == 3 and code.isdigit() and code.isascii() else 0
         if (
             not sp
             or not (version == "SIP/2.0" or _VERSION_RE.match(version))
-            or len(code) != 3
-            or not code.isdigit()
-            or not code.isascii()
-            or not 100 <= int(code) <= 699
+            or not 100 <= status <= 699
         ):
             raise SipParseError("bad status line", where=repr(line[:80]))
         response = Response.__new__(Response)
         response.headers, response.body, response.version = headers, body, version
-        response.status, response.reason, response._parsed = int(code), reason, None
+        response.status, response.reason = status, reason
+        response._parsed = response._cseq = None
         return response
     parts = line.split(" ")
     if len(parts) != 3:
@@ -614,5 +528,5 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
     request = Request.__new__(Request)
     request.headers, request.body, request.version = headers, body, version
     request.method, request._uri_text, request._uri = method, uri, None
-    request._parsed = None
+    request._parsed = request._cseq = None
     return request
