@@ -662,8 +662,27 @@ def _run_replay(args: argparse.Namespace) -> int:
 
 
 # Functions that add one subcommand each to the parser; see the module docstring.
+def _add_redact(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "redact", help="copy a pcap with its digest answers hidden, to share it",
+        description="Copy a pcap or pcapng capture with every Authorization and "
+        "Proxy-Authorization response= and cnonce= (and Basic credentials) written as "
+        "NOT SHOWN, over UDP, TCP and WebSocket; see siplab.lab.redact.")
+    parser.add_argument("pcap", metavar="PCAP", help="the capture to redact")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="where to write the redacted copy")
+    parser.set_defaults(handler=_run_redact)
+
+
+def _run_redact(args: argparse.Namespace) -> int:
+    from siplab.lab.redact import redact_pcap
+
+    print(redact_pcap(args.pcap, args.output))  # PcapError, OSError: one line, exit 1
+    return 0
+
+
 _SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
-    _add_server, _add_answer, _add_call, _add_ladder, _add_analyze, _add_replay,
+    _add_server, _add_answer, _add_call, _add_ladder, _add_analyze, _add_replay, _add_redact,
 ]
 
 

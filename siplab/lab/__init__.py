@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         plot_stream,
         plot_waveform,
     )
+    from siplab.lab.redact import RedactionReport, redact_pcap
     from siplab.lab.replay import Replayer, ReplayReport, ReplayStep, Verdict
     from siplab.lab.start import DEFAULT_USERS, Account, Lab
     from siplab.lab.trace import Trace
@@ -93,6 +94,8 @@ __all__ = [
     "MediaPacket",
     "Packet",
     "PcapError",
+    "redact_pcap",
+    "RedactionReport",
     "flow",
     "FlowRow",
     "rtp_streams",
@@ -164,6 +167,8 @@ _EXPORTS = {
     "PcapError": "siplab.lab.pcap",
     "WireMessage": "siplab.lab.pcap",
     "read_pcap": "siplab.lab.pcap",
+    "redact_pcap": "siplab.lab.redact",
+    "RedactionReport": "siplab.lab.redact",
     "DEFAULT_USERS": "siplab.lab.start",
     "Account": "siplab.lab.start",
     "Lab": "siplab.lab.start",

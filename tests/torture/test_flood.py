@@ -1,4 +1,4 @@
-"""10,000 random datagrams and WebSocket frames at a LabServer, and garbage on TCP connections.
+"""10,000 random UDP datagrams and 10,000 WebSocket frames at a LabServer, and TCP garbage.
 
 What a class of students sends a lab server when they experiment: random
 bytes, real messages damaged in a few places (tests/fuzz/mutate.py), messages
@@ -14,12 +14,15 @@ Afterwards the server must:
   which end with Timer J or K, at most 64*T1 = 32 s; and real bindings, at
   most max_expires = 3600 s: the core's clock is moved past both, as
   tests/interop/test_sipp_server.py does, rather than waiting);
-* be back to its memory baseline: traced memory within 1 MB of what it was
-  before the flood, after a collection;
+* be back to its memory baseline: the first half of the datagrams and frames
+  warms the server up, untraced (tracing every allocation makes the server
+  about four times slower); after the second half, traced, memory must be
+  within 1 MB of what it was between the halves, after a collection;
 * have logged no exception: a message that raised out of the core would be
   logged by the transport as "on_message failed".
 
-Bounded: a fixed count, a fixed random seed, and 30 s for the whole test.
+Bounded: a fixed count, a fixed random seed, and 60 s for the whole test
+(it takes about 8 s).
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ from tests.sip.corpus_loader import load_corpus
 from tests.torture.corpus import load, names
 from tests.torture.test_server import LOOPBACK, RawUdp, addresses, run, still_serving
 
-UDP_COUNT = 7000
-WS_COUNT = 3000
+#: Issue 10 asks for 10,000 random datagrams *and* 10,000 WebSocket frames.
+UDP_COUNT = 10_000
+WS_COUNT = 10_000
 TCP_CONNECTIONS = 40
 #: Allowed growth of traced memory after the flood, once timers have run out.
 MEMORY_SLACK = 1 << 20
@@ -103,10 +107,11 @@ def errors_logged() -> Iterator[ErrorLog]:
         root.removeHandler(handler)
 
 
-async def flood_udp(client: RawUdp, udp: Peer, rng: random.Random, pool: list[bytes]) -> int:
-    """Send the datagrams; every answer the server sends back must parse."""
+async def flood_udp(client: RawUdp, udp: Peer, rng: random.Random, pool: list[bytes],
+                    count: int) -> int:
+    """Send ``count`` datagrams; every answer the server sends back must parse."""
     answers = 0
-    for sent in range(UDP_COUNT):
+    for sent in range(count):
         await client.send(damaged(rng, pool), udp)
         if sent % 100 == 99:  # let the server catch up, and read what it answered
             await asyncio.sleep(0.005)
@@ -120,7 +125,7 @@ async def flood_udp(client: RawUdp, udp: Peer, rng: random.Random, pool: list[by
     return answers
 
 
-async def flood_ws(url: str, rng: random.Random, pool: list[bytes]) -> int:
+async def flood_ws(url: str, rng: random.Random, pool: list[bytes], count: int) -> int:
     answers = 0
     async with ws_connect(url, subprotocols=[Subprotocol("sip")], max_size=None,
                           compression=None) as websocket:
@@ -135,7 +140,7 @@ async def flood_ws(url: str, rng: random.Random, pool: list[bytes]) -> int:
                 pass
 
         reader = asyncio.create_task(read())
-        for sent in range(WS_COUNT):
+        for sent in range(count):
             data = damaged(rng, pool)
             try:  # text frames for what is UTF-8, binary frames for the rest (RFC 7118 §5.1)
                 await websocket.send(data.decode("utf-8"))
@@ -151,10 +156,15 @@ async def flood_ws(url: str, rng: random.Random, pool: list[bytes]) -> int:
 
 
 async def flood_tcp(tcp: Peer, rng: random.Random, pool: list[bytes]) -> None:
-    for _ in range(TCP_CONNECTIONS):
+    """Garbage on TCP_CONNECTIONS connections at once (each waits up to 50 ms for an
+    answer or the server closing it: one after the other, that waiting took seconds)."""
+    inputs = [[damaged(rng, pool) for _ in range(rng.randrange(1, 6))]
+              for _ in range(TCP_CONNECTIONS)]
+
+    async def connection(messages: list[bytes]) -> None:
         reader, writer = await asyncio.open_connection(tcp.host, tcp.port)
-        for _ in range(rng.randrange(1, 6)):
-            writer.write(damaged(rng, pool))
+        for message in messages:
+            writer.write(message)
         try:
             await writer.drain()
             async with asyncio.timeout(0.05):
@@ -164,6 +174,8 @@ async def flood_tcp(tcp: Peer, rng: random.Random, pool: list[bytes]) -> None:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+    await asyncio.gather(*(connection(messages) for messages in inputs))
 
 
 def settle(server: LabServer) -> ServerStats:
@@ -202,15 +214,20 @@ def test_flood_of_damaged_messages_leaves_the_server_serving_idle_and_at_baselin
         try:
             udp, tcp, _ = server.addresses
             pool = seeds(addresses(udp, client))
-            # Warm up every path once (imports, caches, logging), then take the baseline.
+            # The first half of each flood warms every path up (imports, caches, logging)
+            # untraced: tracing each allocation makes the server about four times slower.
+            # The second half, traced, must then leave memory where the first half left it.
             await flood_tcp(tcp, random.Random(1), pool)
+            udp_answers = await flood_udp(client, udp, rng, pool, UDP_COUNT // 2)
+            ws_answers = await flood_ws(server.ws_urls[0], rng, pool, WS_COUNT // 2)
             await still_serving(server, client, "warm-up")
             idle_before = settle(server)
+            tracemalloc.start()
             baseline, _ = tracemalloc.get_traced_memory()
             before = tracemalloc.take_snapshot()
 
-            udp_answers = await flood_udp(client, udp, rng, pool)
-            ws_answers = await flood_ws(server.ws_urls[0], rng, pool)
+            udp_answers += await flood_udp(client, udp, rng, pool, UDP_COUNT - UDP_COUNT // 2)
+            ws_answers += await flood_ws(server.ws_urls[0], rng, pool, WS_COUNT - WS_COUNT // 2)
             await flood_tcp(tcp, rng, pool)
             await asyncio.sleep(0.2)  # the last datagrams and closing connections
             right_after = server.core.stats()
@@ -227,10 +244,9 @@ def test_flood_of_damaged_messages_leaves_the_server_serving_idle_and_at_baselin
             client.close()
             await server.stop()
 
-    tracemalloc.start()
     try:
         with errors_logged() as errors:
-            result = run(scenario(), timeout=30.0)
+            result = run(scenario(), timeout=60.0)
     finally:
         tracemalloc.stop()
 
