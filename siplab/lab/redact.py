@@ -71,7 +71,7 @@ from siplab.lab.pcapfile import (
     CaptureFile,
 )
 from siplab.lab.reassembly import looks_like_sip, unmask
-from siplab.lab.trace import _CREDENTIAL_LINE, _SECRET_PARAM, HIDDEN
+from siplab.lab.trace import CREDENTIAL_LINE, HIDDEN, SECRET_PARAM
 
 __all__ = ["redact_pcap", "RedactionReport", "hide_credentials", "placeholder"]
 
@@ -140,12 +140,12 @@ def hide_credentials(head: bytes) -> tuple[bytes, int]:
         return placeholder(len(value), quoted=False)
 
     def hide_line(line: re.Match[bytes]) -> bytes:
-        value = _SECRET_PARAM.sub(
+        value = SECRET_PARAM.sub(
             lambda m: m.group(1) + m.group(2) + same_length(m.group(3)), line.group(2))
         value = _BASIC.sub(lambda m: m.group(1) + same_length(m.group(2)), value)
         return line.group(1) + value
 
-    result = _CREDENTIAL_LINE.sub(hide_line, head)
+    result = CREDENTIAL_LINE.sub(hide_line, head)
     assert len(result) == len(head)
     return result, hidden
 

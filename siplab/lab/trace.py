@@ -59,17 +59,20 @@ from siplab.sip.transport import Peer
 if TYPE_CHECKING:
     from siplab.aio.transport import TraceRecord
 
-__all__ = ["Trace", "MEDIA_TRANSPORTS", "redact_credentials", "HIDDEN"]
+__all__ = ["Trace", "MEDIA_TRANSPORTS", "redact_credentials", "HIDDEN", "CREDENTIAL_LINE",
+           "SECRET_PARAM"]
 
 #: The transports an RTP endpoint reports its packets with.
 MEDIA_TRANSPORTS = ("rtp", "rtcp")
 #: What a redacted value reads (the same words as UserAgentConfig's repr).
 HIDDEN = "NOT SHOWN"
 
-# The header with its folded continuation lines (a line that starts with a space, §7.3.1).
-_CREDENTIAL_LINE = re.compile(
+#: An Authorization or Proxy-Authorization header with its folded continuation lines
+#: (a line that starts with a space, §7.3.1); redact_pcap uses the same definition.
+CREDENTIAL_LINE = re.compile(
     rb"(?im)^((?:proxy-)?authorization[ \t]*:)([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
-_SECRET_PARAM = re.compile(rb'(?i)\b(response|cnonce)([ \t]*=[ \t]*)("[^"]*"|[^,\s]*)')
+#: The digest parameters that prove the password: the response and the client's nonce.
+SECRET_PARAM = re.compile(rb'(?i)\b(response|cnonce)([ \t]*=[ \t]*)("[^"]*"|[^,\s]*)')
 
 
 def redact_credentials(data: bytes) -> bytes:
@@ -84,11 +87,11 @@ def redact_credentials(data: bytes) -> bytes:
         return data
 
     def hide_params(line: re.Match[bytes]) -> bytes:
-        value = _SECRET_PARAM.sub(lambda m: m.group(1) + m.group(2) + b'"' +
+        value = SECRET_PARAM.sub(lambda m: m.group(1) + m.group(2) + b'"' +
                                   HIDDEN.encode() + b'"', line.group(2))
         return line.group(1) + value
 
-    return _CREDENTIAL_LINE.sub(hide_params, head) + separator + body
+    return CREDENTIAL_LINE.sub(hide_params, head) + separator + body
 
 
 class Trace:
