@@ -61,6 +61,10 @@ DTMF goes two ways in a call, and both are written and read here or in
 or as SIP INFO requests (RFC 6086) whose ``application/dtmf-relay`` body says
 ``Signal=5`` and ``Duration=160``, a format no RFC defines but every PBX
 reads (Cisco's; see :func:`dtmf_relay_body`).
+
+Two parts live in their own modules, and every name is importable from here
+too: the refusals and the Warning header, :mod:`siplab.call_refusal`, and the
+DTMF bodies of INFO, :mod:`siplab.call_dtmf`.
 """
 
 from __future__ import annotations
@@ -70,11 +74,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from siplab.call_dtmf import DTMF, DTMF_RELAY, DtmfPress, dtmf_relay_body, parse_dtmf
+from siplab.call_refusal import (
+    WARNING_MISC,
+    SdpRefusal,
+    parse_warnings,
+    refusal_for,
+    warning_header,
+)
 from siplab.errors import (
     InvalidStateError,
     LocalProtocolError,
     RemoteProtocolError,
-    SipParseError,
 )
 from siplab.ids import IdSource
 from siplab.sdp import (
@@ -93,7 +104,6 @@ from siplab.sdp import (
 )
 from siplab.sdp.errors import WARNING_MEDIA_TYPE
 from siplab.sdp.webrtc import reanswer, rtp_streams
-from siplab.sip.grammar import quote, split_commas, unquote
 
 __all__ = [
     "Call",
@@ -120,15 +130,6 @@ __all__ = [
 NO_COMMON_PATH = "no common media path"
 #: Why the two paths cannot meet in the middle: said in every such refusal.
 NO_MEDIA_RELAY = "LabServer relays no media, so both ends need the same media path"
-
-#: RFC 3261 §20.43 warn-code 399, "Miscellaneous warning": used for a malformed SDP.
-WARNING_MISC = 399
-
-#: The INFO body type most PBXs use for key presses (Cisco's, no RFC): ``Signal=5``.
-DTMF_RELAY = "application/dtmf-relay"
-#: The older INFO body type whose body is only the digit (draft-kaplan-dispatch-info-dtmf).
-DTMF = "application/dtmf"
-
 
 class OfferAnswerState(StrEnum):
     """Where a call's offer/answer exchange stands (RFC 3264 §4; names from RFC 8829 §3.2)."""
@@ -182,16 +183,6 @@ class SdpRecord:
         """The first direction attribute written in the body (``None``: sendrecv by default)."""
         found = re.search(rb"^a=(sendrecv|sendonly|recvonly|inactive)\s*$", self.body, re.M)
         return found.group(1).decode() if found else None
-
-
-@dataclass(frozen=True, slots=True)
-class SdpRefusal:
-    """The response to an offer that cannot be answered: status, reason and headers."""
-
-    status: int
-    reason: str
-    headers: tuple[tuple[str, str], ...]
-    explanation: str
 
 
 def media_path_of(sd: SessionDescription) -> MediaPath:
@@ -469,23 +460,6 @@ class Call:
         return "nothing negotiated yet"
 
 
-def refusal_for(error: RemoteProtocolError, agent: str = "siplab") -> SdpRefusal:
-    """488 Not Acceptable Here (or 400 for unreadable SDP) with a Warning that says why."""
-    explanation = str(error)
-    if isinstance(error, NegotiationError):
-        code = error.warning_code
-        status, reason = 488, "Not Acceptable Here"
-    elif isinstance(error, SdpParseError):
-        code = WARNING_MISC
-        status, reason = 400, "Malformed SDP"
-        explanation = f"malformed SDP: {error}"
-    else:
-        code = WARNING_MISC
-        status, reason = error.status, error.reason or "Bad Request"
-    header = warning_header(code, explanation, agent)
-    return SdpRefusal(status, reason, (header,), explanation)
-
-
 _PATH_NAMES = {
     MediaPath.PLAIN: "plain RTP (SIP phones)",
     MediaPath.WEBRTC: "WebRTC (browsers: ICE, DTLS-SRTP)",
@@ -507,88 +481,3 @@ def _path_refused(offer: SessionDescription, path: MediaPath,
 def _outcome(error: RemoteProtocolError) -> str:
     refusal = refusal_for(error)
     return f"{refusal.status} {refusal.reason}: {refusal.explanation}"
-
-
-# --- the Warning header (RFC 3261 §20.43) ------------------------------------------------
-
-#: Longest warn-text siplab writes; explanations can list many codecs.
-_WARNING_TEXT_MAX = 300
-
-
-def warning_header(code: int, text: str, agent: str = "siplab") -> tuple[str, str]:
-    """``("Warning", '305 siplab "no common codec..."')``: warn-code, warn-agent, warn-text."""
-    clean = " ".join(text.split())  # one line: no CR/LF inside a header value
-    if len(clean) > _WARNING_TEXT_MAX:
-        clean = clean[: _WARNING_TEXT_MAX - 3] + "..."
-    return ("Warning", f"{code} {agent} {quote(clean)}")
-
-
-def parse_warnings(value: str | None) -> list[tuple[int, str, str]]:
-    """Read a Warning header value into ``(code, agent, text)`` triples; bad items skipped."""
-    found: list[tuple[int, str, str]] = []
-    try:
-        items = split_commas(value or "")
-    except SipParseError:  # an unbalanced quote or bracket: nothing readable
-        return found
-    for item in items:
-        parts = item.split(" ", 2)
-        code = _ascii_number(parts[0], 3) if len(parts) == 3 and len(parts[0]) == 3 else None
-        if code is not None:
-            found.append((code, parts[1], unquote(parts[2].strip())))
-    return found
-
-
-# --- DTMF in SIP INFO (RFC 6086) --------------------------------------------------------
-
-#: What the ``Signal=`` of application/dtmf-relay may name; 10 and 11 are * and # in some PBXs.
-_SIGNALS = {**{d: d for d in "0123456789*#ABCD"}, "10": "*", "11": "#",
-            **{d.lower(): d for d in "ABCD"}}
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfPress:
-    """One key press received: the digit, how it came (``"info"`` or ``"rfc4733"``), and how
-    long it was held in ms, when the sender said."""
-
-    digit: str
-    method: str = "info"
-    duration_ms: int | None = None
-
-
-def dtmf_relay_body(digit: str, duration_ms: int = 160) -> bytes:
-    """The application/dtmf-relay body for one key press: ``Signal=5\\r\\nDuration=160\\r\\n``."""
-    if len(digit) != 1 or digit.upper() not in "0123456789*#ABCD":
-        raise ValueError(f"a DTMF digit is one of 0-9 * # A-D, not {digit!r}")
-    return f"Signal={digit.upper()}\r\nDuration={duration_ms}\r\n".encode("ascii")
-
-
-def parse_dtmf(body: bytes, content_type: str | None) -> DtmfPress | None:
-    """The key press an INFO carries (``application/dtmf-relay`` or ``application/dtmf``).
-
-    Returns ``None`` for any other body, or one that names no digit.
-    """
-    kind = (content_type or "").split(";", 1)[0].strip().lower()
-    text = body.decode("utf-8", "replace")
-    if kind == DTMF:
-        digit = _SIGNALS.get(text.strip())
-        return DtmfPress(digit) if digit is not None else None
-    if kind != DTMF_RELAY:
-        return None
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        name, equals, value = line.partition("=")
-        if equals:
-            fields[name.strip().lower()] = value.strip()
-    digit = _SIGNALS.get(fields.get("signal", ""))
-    if digit is None:
-        return None
-    duration = fields.get("duration", "")
-    # ASCII digits, at most 6 (over 16 minutes): int() refuses "²", which isdigit() accepts.
-    return DtmfPress(digit, "info", _ascii_number(duration, 6))
-
-
-def _ascii_number(text: str, max_digits: int) -> int | None:
-    """``text`` as a number when it is 1 to ``max_digits`` ASCII digits, else None."""
-    if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
-        return int(text)
-    return None

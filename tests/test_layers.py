@@ -4,10 +4,10 @@ Layers, lowest first (DESIGN.md, "Layout"):
 
     0  siplab (the package itself), siplab.errors, siplab.ids
     1  siplab.sip, siplab.sdp, siplab.rtp     none of the three imports another
-    2  siplab.call
+    2  siplab.call (and siplab.call_dtmf, siplab.call_refusal)
     3  siplab.aio
     4  siplab.lab
-    5  siplab.cli, siplab.__main__
+    5  siplab.cli (and its siplab.cli_* subcommand modules), siplab.__main__
 
 A module may import from its own layer or a lower one. The layer-0 modules and
 ``siplab.sip`` may import nothing from outside siplab but the standard library.
@@ -42,9 +42,14 @@ LAYERS: dict[str, int] = {
     "sdp": 1,
     "rtp": 1,
     "call": 2,
+    "call_dtmf": 2,
+    "call_refusal": 2,
     "aio": 3,
     "lab": 4,
     "cli": 5,
+    "cli_server": 5,
+    "cli_phone": 5,
+    "cli_capture": 5,
     "__main__": 5,
 }
 # Level-1 cores that must not import each other.

@@ -62,6 +62,11 @@ the statistics, the jitter buffer and the decoder, the datagram goes
 straight to the socket, and the sockets read into 64 KiB buffers
 (:func:`~siplab.aio.rtp_sockets.small_reads`). What is left is mostly the two
 system calls.
+
+The sending half (the pacing tick, the packets and datagrams out, DTMF and
+RTCP sent) is :class:`~siplab.aio.rtp_sending.RtpSending`, a base class of
+:class:`RtpEndpoint` in :mod:`siplab.aio.rtp_sending`; this module opens the
+sockets, applies the negotiated parameters and receives.
 """
 
 from __future__ import annotations
@@ -78,11 +83,12 @@ from siplab.aio.codecs import supported_ptime as codec_ptime
 from siplab.aio.dtmf import DtmfChannel
 from siplab.aio.playout import Playout
 from siplab.aio.rtcp import RtcpReporter
+from siplab.aio.rtp_sending import MAX_CATCH_UP as MAX_CATCH_UP  # re-exported
+from siplab.aio.rtp_sending import RtpSending
 from siplab.aio.rtp_sockets import RtpProtocol, bind_pair, small_reads
 from siplab.aio.rtp_stats import RtpStats
-from siplab.aio.rtp_trace import DatagramTracing
 from siplab.aio.scheduler import MediaScheduler, ScheduledStream
-from siplab.errors import InvalidStateError, LocalProtocolError
+from siplab.errors import InvalidStateError
 from siplab.ids import IdSource
 from siplab.rtp import (
     Bye,
@@ -105,8 +111,6 @@ logger = logging.getLogger("siplab.aio.rtp")
 
 Address = tuple[str, int]
 
-#: A stream more than this many frames behind its schedule skips ahead instead of bursting.
-MAX_CATCH_UP = 5
 #: Sequence numbers remembered to tell duplicates from late packets. RFC 3550 A.1 treats a
 #: packet more than 100 behind as a jump anyway, so 128 is enough, and it keeps each
 #: stream's bookkeeping small (the default 1024 costs hundreds of calls their cache).
@@ -115,7 +119,7 @@ DUPLICATE_WINDOW = 128
 EARLY_PACKETS = 25
 
 
-class RtpEndpoint(DatagramTracing):
+class RtpEndpoint(RtpSending):
     """One audio RTP session (RFC 3550) on a pair of UDP sockets; see the module docstring.
 
     Create it with ``await RtpEndpoint.open(...)``, tell the peer
@@ -392,72 +396,6 @@ class RtpEndpoint(DatagramTracing):
         self.rtcp.receiver = self.receiver
         self.playout.restart()
 
-    # --- the tick: send one frame, play what is due -------------------------------------------
-
-    def _on_tick(self, scheduled: float, now: float) -> None:
-        period = self._ptime / 1000
-        frames = 0
-        while self._next_due <= now + 1e-4:
-            if frames == MAX_CATCH_UP:  # the loop stalled: skip ahead, keeping the media clock
-                missed = int((now - self._next_due) / period) + 1
-                self.sender.skip(self._step * missed)
-                self._next_due += missed * period
-                self.frames_skipped += missed  # never sent: the peer conceals them
-                break
-            self._send_frame(self._next_due, now)
-            self._next_due += period
-            frames += 1
-        if self._playing:
-            self.playout.play(now)
-        if self.dtmf.receiver is not None:
-            self.dtmf.handle_timer(now)
-
-    def _send_frame(self, scheduled: float, now: float) -> None:
-        if not self._sending or self._destination is None:
-            self.sender.skip(self._step)  # the media clock runs on (RFC 3550 §5.1)
-            self._talkspurt = True
-            return
-        if self.dtmf.sender is not None and self.dtmf.busy:
-            for packet in self.dtmf.poll(now):
-                self._send_packet(packet)
-            self.sender.skip(self._step)  # audio pauses during the event, its clock does not
-            self._talkspurt = True
-            return
-        assert self._encoder is not None
-        samples = self.source.read(self._frame_samples, self._encoder.audio_rate)
-        payload = self._encoder.encode(samples)
-        # The bytes straight away: no RtpPacket object on the way (next_packet's twin).
-        data = self.sender.next_datagram(payload, self._step, marker=self._talkspurt,
-                                         now=scheduled)
-        self._talkspurt = False
-        self._send_datagram(data)
-        if now - scheduled > self._ptime / 1000:
-            self.late_sent += 1
-
-    def _send_packet(self, packet: RtpPacket) -> None:
-        self._send_datagram(packet.to_bytes())
-
-    def _send_datagram(self, data: bytes) -> None:
-        destination = self._destination
-        if destination is None or self.closed:
-            return
-        self.rtcp.sent_media = True
-        if self._trace is not None:
-            self._record("out", "rtp", data, destination)
-        # Straight to the socket: asyncio's transport.sendto does the same after some
-        # checks, and queues only when the socket is full; then (or if it already has a
-        # queue) the transport takes the packet so that the order is kept.
-        if not self._rtp.get_write_buffer_size():  # type: ignore[attr-defined]
-            try:
-                self._rtp_socket.sendto(data, destination)
-                return
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError as error:  # e.g. ICMP port unreachable from a peer that left
-                logger.debug("RTP to %s: %s", destination, error)
-                return
-        self._rtp.sendto(data, destination)
-
     # --- receiving -----------------------------------------------------------------------
 
     def _on_rtp(self, data: bytes, addr: Any, arrival: float | None = None) -> None:
@@ -506,43 +444,11 @@ class RtpEndpoint(DatagramTracing):
         elif self._playing:
             self.playout.push(packet, now, audio=True)
 
-    # --- DTMF ------------------------------------------------------------------------------
-
-    def send_dtmf(self, digits: str, method: str = "rfc4733") -> asyncio.Future[None]:
-        """Send DTMF keys as RFC 4733 telephone-events; the future is done when they are sent.
-
-        Awaiting the result is optional. ``method="info"`` (SIP INFO) belongs to
-        the session, not to RTP: it raises :class:`~siplab.errors.LocalProtocolError`
-        here, as does a stream without telephone-event or one that is not sending.
-        """
-        if method != "rfc4733":
-            raise LocalProtocolError(f"RtpEndpoint sends DTMF only as rfc4733, not {method!r}")
-        if self.dtmf.payload_type is None:
-            raise LocalProtocolError("the peer did not negotiate telephone-event (RFC 4733)")
-        if not self._sending:
-            raise InvalidStateError("not sending media (direction or address): no DTMF")
-        return self.dtmf.send(digits)
-
     def record_dtmf(self, digit: str) -> None:
         """Add a key that arrived another way (a SIP INFO) to :attr:`dtmf_received`."""
         self.dtmf.record(digit)
 
-    # --- RTCP ------------------------------------------------------------------------------
-
-    def _send_rtcp(self, data: bytes) -> bool:
-        params = self.params
-        if params is None or self._destination is None or self.closed:
-            return False
-        if self.rtcp_mux:
-            destination = self._destination
-        elif self._rtcp_destination is not None:
-            destination = self._rtcp_destination
-        else:
-            destination = (params.remote_address, params.remote_rtcp_port)
-        transport = self._rtp if self._rtcp is None else self._rtcp
-        transport.sendto(data, destination)
-        self._record("out", "rtcp", data, destination)
-        return True
+    # --- RTCP received ---------------------------------------------------------------------
 
     def _on_rtcp(self, data: bytes, addr: Any, arrival: float | None = None) -> None:
         now = self._loop.time() if arrival is None else arrival

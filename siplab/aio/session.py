@@ -42,33 +42,28 @@ no media, with the mirror of its direction: hold is answered ``recvonly``, see
 and a **REFER** is followed by calling its target (set
 :attr:`Session.on_refer` to decide yourself). SIP.js does the same when no
 delegate is set.
+
+A :class:`Session` is built in layers, one module each: this one (what the
+application reads and does), :mod:`siplab.aio.session_events` (what the user
+agent tells it: the core's events, the RTP timeout), and
+:mod:`siplab.aio.session_media` (its SDP and RTP).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from siplab.aio.errors import CallFailed, RequestError
+from siplab.aio.errors import CallFailed
 from siplab.aio.hold import answer_direction, direction_of, minimal_sdp, with_direction
 from siplab.aio.media_watch import MediaWatchdog
-from siplab.aio.session_media import SessionMedia
-from siplab.call import DtmfPress, parse_dtmf, parse_warnings
+from siplab.aio.session_events import Callback, SessionEvents
+from siplab.call import DtmfPress
 from siplab.errors import InvalidStateError, RemoteProtocolError
 from siplab.sip.dialog import Dialog
 from siplab.sip.events import (
     Event,
-    InfoReceived,
-    ReferReceived,
-    ReinviteReceived,
-    SessionEstablished,
-    SessionModified,
-    SessionProgress,
-    SessionTerminated,
-    TransferCompleted,
 )
 from siplab.sip.headers import Address
 from siplab.sip.invite import Session as CoreSession
@@ -85,11 +80,7 @@ __all__ = ["Session", "Inviter", "Invitation", "SessionState"]
 
 logger = logging.getLogger("siplab.ua")
 
-#: What a callback may be: a function, or a coroutine function (run as a task).
-Callback = Callable[[Any], Any]
-
-
-class Session(SessionMedia):
+class Session(SessionEvents):
     """One call, as ``await``-able steps (see the module docstring).
 
     Read :attr:`state` (a :class:`~siplab.sip.invite_table.SessionState`:
@@ -335,151 +326,6 @@ class Session(SessionMedia):
         self.referred_call = inviter
         return inviter
 
-    # -- what the user agent tells it ---------------------------------------------------------
-
-    def _on_event(self, event: Event) -> None:
-        """An event about this call (the user agent routes it here)."""
-        self.events.append(event)
-        match event:
-            case SessionProgress(response=response):
-                if response.body and self._awaiting_answer():
-                    self._take_answer(response.body)  # early media (183 with SDP)
-                self._on_progress(response)
-            case SessionEstablished():
-                # The caller's offer was in the INVITE: the 2xx must carry the answer
-                # (§13.2.1). (A callee that offered in its 2xx finds the answer in the ACK.)
-                if self.direction == "outgoing" and self._awaiting_answer():
-                    self._take_answer(self.core.remote_body)
-                    if self.media_error is not None:
-                        self._hang_up_unusable()
-                if not self._established.done():
-                    self._established.set_result(None)
-                self._watch_media()
-            case SessionTerminated(cause=cause, status=status, response=response):
-                self._on_terminated(cause, status, response)
-            case SessionModified(message=message):
-                if self._awaiting_answer():
-                    self._take_answer(message.body)  # 2xx to our re-INVITE, or its ACK
-                if isinstance(message, Response):
-                    self.ua._resolve(self.call_id, "INVITE", None)
-            case ReinviteReceived(request=request):
-                self._on_reinvite(request)
-            case ReferReceived(refer_to=refer_to):
-                self._on_refer(refer_to)
-            case InfoReceived(request=request):
-                press = parse_dtmf(request.body, request.content_type)
-                if press is not None:
-                    self._on_dtmf(press)
-                self.ua._call_back(self.on_info, request)
-            case TransferCompleted(status=status):
-                if self._transfers:
-                    future = self._transfers.pop(0)
-                    if not future.done():
-                        future.set_result(status)
-
-    def _on_progress(self, response: Response) -> None:
-        """A provisional response to our INVITE (only an Inviter gets these)."""
-
-    # -- the RTP timeout -------------------------------------------------------------------
-
-    def _watch_media(self) -> None:
-        """Start the RTP timeout for a call with siplab's own RTP endpoint (plain path)."""
-        timeout = self.ua.rtp_timeout
-        endpoint: Any = getattr(self._media, "endpoint", None)  # a plain path's RtpEndpoint
-        if timeout is None or self._watchdog is not None or \
-                not hasattr(endpoint, "last_received"):
-            return
-
-        def expecting() -> bool:  # started, receiving (not on hold), not closed
-            return bool(endpoint.started and endpoint.playing and not endpoint.closed)
-
-        self._watchdog = MediaWatchdog(timeout, last_heard=lambda: endpoint.last_received,
-                                       expecting=expecting, on_timeout=self._media_timed_out)
-        self._watchdog.start()
-
-    def _stop_watching(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.stop()
-
-    def _media_timed_out(self) -> None:
-        if self.state is SessionState.Established:
-            logger.warning("call %s: no RTP for %.1f s, hanging up", self.call_id,
-                           self.ua.rtp_timeout or 0)
-            with self.ua._acting() as now:
-                self.ua.core.media_timeout(self.core, now)
-
-    def _on_terminated(self, cause: str, status: int | None,
-                       response: Response | None = None) -> None:
-        self.status = status
-        self._stop_watching()
-        self._release_media()
-        if not self._established.done():
-            # The peer's own words ("Busy Here - in a meeting"), else the RFC's phrase.
-            if response is not None and response.reason:
-                reason = response.reason
-            else:
-                reason = reason_phrase(status) if status is not None else cause
-            warnings = parse_warnings(response.headers.get("Warning")) if response else []
-            warning = "; ".join(text for _, _, text in warnings) or None
-            self._established.set_exception(CallFailed(status, reason, cause=cause,
-                                                       warning=warning))
-            self._established.exception()  # retrieved: nobody may be waiting
-        if not self._terminated.done():
-            self._terminated.set_result(cause)
-        ended = RequestError(None, f"the call ended ({cause})")
-        for future in self._transfers:
-            if not future.done():
-                future.set_exception(ended)
-                future.exception()
-        self._transfers.clear()
-        self.ua._fail_pending(self.call_id, ended)
-
-    def _on_reinvite(self, request: Request) -> None:
-        self._reinvite = request
-        if self.on_reinvite is not None:
-            self.ua._call_back(self.on_reinvite, request)
-        elif not self.core.awaiting_reinvite_answer:
-            pass  # (the core answers it itself on auto_answer without media)
-        elif self._media is not None:
-            with contextlib.suppress(RemoteProtocolError):  # refused: 488 or 400 went out
-                self._answer_reinvite_with_media()
-        else:
-            logger.info("re-INVITE in call %s accepted with the mirrored direction",
-                        self.call_id)
-            with self.ua._acting() as now:
-                self.core.accept_reinvite(now, self._answer_body(), "application/sdp")
-
-    def _on_refer(self, refer_to: Address) -> None:
-        if self.on_refer is not None:
-            self.ua._call_back(self.on_refer, refer_to)
-        else:
-            logger.info("REFER in call %s: calling %s", self.call_id, refer_to.uri)
-            self._accept_refer()
-
-    def _sync_state(self) -> None:
-        """Report every state the core went through since last time to on_state_change."""
-        history = self.core.history
-        while self._seen < len(history):
-            _, happened, state = history[self._seen]
-            self._seen += 1
-            self._moved.set()
-            if happened == "receive ACK" and self._awaiting_answer() and self.core.remote_body:
-                self._take_answer(self.core.remote_body)  # we offered in our 2xx (§13.2.1)
-            if state is not self._state:
-                self._state = state
-                self.ua._call_back(self.on_state_change, state)
-
-    def _stop(self, error: BaseException) -> None:
-        """The user agent stopped: nobody will resolve the futures any more."""
-        self._stop_watching()
-        self._release_media()
-        futures: list[asyncio.Future[Any]] = [self._established, self._terminated,
-                                              *self._transfers]
-        for future in futures:
-            if not future.done():
-                future.set_exception(error)
-                future.exception()
-
 
 class Inviter(Session):
     """A call we made (``await ua.call(target)``). ``last_provisional``: the last 1xx."""
@@ -571,4 +417,3 @@ class Invitation(Session):
         """Refuse the call: 486 Busy Here, 603 Decline, 480 Temporarily Unavailable..."""
         with self.ua._acting() as now:
             self.ua.core.reject(self.core, now, status, reason)
-

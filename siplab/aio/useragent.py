@@ -66,6 +66,11 @@ another; ``tls_verify=False`` checks nothing, see :mod:`siplab.aio.tls`).
   seconds ends the call with a BYE whose cause is ``"rtp timeout"``
   (``keepalive_interval`` sends in-call OPTIONS too: a 408/481 or silence
   ends the call, cause ``"keepalive failed"``).
+
+The class is long, so two of its parts live next door, mixed into it: how it
+reaches (and reaches again) its server, :mod:`siplab.aio.ua_connection`, and
+how the core's events become futures, callbacks and queues,
+:mod:`siplab.aio.ua_dispatch`.
 """
 
 from __future__ import annotations
@@ -73,50 +78,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import inspect
 import logging
 import os
-import socket
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from siplab.aio.debug import enable_debug
 from siplab.aio.driver import EndpointDriver
 from siplab.aio.errors import RequestError
 from siplab.aio.registerer import Registerer
-from siplab.aio.server_url import ServerUrl, parse_transport_url, source_host
+from siplab.aio.server_url import ServerUrl, parse_transport_url
 from siplab.aio.session import Invitation, Inviter, Session
-from siplab.aio.transport import TraceRecord, TransportManager
+from siplab.aio.transport import TraceRecord
+from siplab.aio.ua_connection import MAX_RECONNECT_DELAY, ServerConnection, reconnect_delay
+from siplab.aio.ua_dispatch import MAX_QUEUED as MAX_QUEUED  # re-exported
+from siplab.aio.ua_dispatch import EventDispatch, IncomingMessage, fail_all
 from siplab.call import MediaPath
 from siplab.errors import InvalidStateError, LocalProtocolError
 from siplab.ids import IdSource
 from siplab.sdp import Capabilities
 from siplab.sip.events import (
     Event,
-    IncomingCall,
-    InfoReceived,
-    MessageReceived,
-    NotifyReceived,
-    ReferReceived,
-    Registered,
-    RegistrationFailed,
-    RegistrationQueried,
-    ReinviteReceived,
-    RequestFailed,
-    RequestSucceeded,
-    SessionEstablished,
-    SessionModified,
-    SessionProgress,
-    SessionTerminated,
-    TransferCompleted,
-    Unregistered,
 )
 from siplab.sip.headers import Address, parse_address
 from siplab.sip.invite import Session as CoreSession
 from siplab.sip.invite_table import SessionState
-from siplab.sip.message import Request, Response
+from siplab.sip.message import Response
 from siplab.sip.registration import RegistrationState
 from siplab.sip.timers import TimerConfig
 from siplab.sip.transport import Peer
@@ -134,38 +122,15 @@ __all__ = ["UserAgent", "IncomingMessage", "MAX_RECONNECT_DELAY", "reconnect_del
 
 logger = logging.getLogger("siplab.ua")
 
-T = TypeVar("T")
-
-#: How many events, invitations and messages are kept for a reader that never comes.
-MAX_QUEUED = 1000
 #: The codecs a user agent offers and accepts by default, best first (G.711 first:
 #: every phone has it, and a student can read its samples).
 DEFAULT_CODECS = ("PCMU", "PCMA", "G722", "opus")
-#: The longest wait, in seconds, between two tries to connect to the server again.
-MAX_RECONNECT_DELAY = 30.0
 #: Seconds without RTP or RTCP from the peer before a call is ended (RFC 3550 §6.3.5
 #: times a member out after five reporting intervals; 30 s is what phones commonly use).
 DEFAULT_RTP_TIMEOUT = 30.0
 
 
-def reconnect_delay(attempt: int) -> float:
-    """Seconds before reconnection attempt ``attempt`` (0, 1, 2...): 0.5, 1, 2, 4... up to
-    :data:`MAX_RECONNECT_DELAY`."""
-    return min(MAX_RECONNECT_DELAY, 0.5 * 2.0 ** min(attempt, 16))
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingMessage:
-    """A MESSAGE someone sent us (RFC 3428); it was answered 200 OK."""
-
-    sender: Address
-    text: str
-    body: bytes
-    content_type: str | None
-    request: Request
-
-
-class UserAgent:
+class UserAgent(ServerConnection, EventDispatch):
     """A SIP user agent on real sockets (see the module docstring).
 
     ``uri``: our address of record (``sip:alice@127.0.0.1``). ``password``
@@ -337,75 +302,6 @@ class UserAgent:
         assert failure is not None
         raise failure
 
-    def _transport_manager(self, server: ServerUrl) -> TransportManager:
-        options: dict[str, Any] = {"full_text": self.debug, "connect_timeout": 5.0,
-                                   "trace": self._trace}
-        if server.transport in ("tls", "wss"):
-            from siplab.aio.tls import client_context
-
-            options["client_ssl"] = client_context(ca_file=self.tls_ca, verify=self.tls_verify)
-        if self.impairment is None:
-            return TransportManager(**options)
-        from siplab.aio.lossy import ImpairedTransportManager
-
-        return ImpairedTransportManager(self.impairment, **options)
-
-    async def _open(self, transports: TransportManager,
-                    server: ServerUrl) -> tuple[ServerUrl, Peer]:
-        """Resolve the server's name, then bind (UDP) or connect (TCP, WS)."""
-        loop = asyncio.get_running_loop()
-        kind = socket.SOCK_DGRAM if server.transport == "udp" else socket.SOCK_STREAM
-        if server.transport in ("tls", "wss"):
-            # TLS checks the certificate against the name we asked for: keep the name.
-            return server, await transports.connect(server.peer, server.path)
-        found = await loop.getaddrinfo(server.host, server.port, type=kind)
-        # "localhost" may list ::1 first; the lab listens on 127.0.0.1: prefer IPv4.
-        address = min(found, key=lambda info: info[0] != socket.AF_INET)[4]
-        server = ServerUrl(server.transport, str(address[0]), server.port, server.path)
-        if server.transport == "udp":
-            return server, await transports.listen_udp(source_host(server.host), 0)
-        return server, await transports.connect(server.peer, server.path)
-
-    # -- the connection to the server, again ------------------------------------------------
-
-    def _disconnected(self, remote: Peer, reason: Exception | None) -> None:
-        """The transports lost a connection: if it was the one to the server, connect again."""
-        server = self.server
-        if (server is None or self._driver is None or remote.transport != server.transport
-                or (remote.host, remote.port) != (server.host, server.port)):
-            return
-        logger.warning("%s: the connection to %s was lost (%s)", self.uri, server, reason)
-        # What was waiting for an answer over it will get none (§18.4): fail it now.
-        self._driver.transport_error(server.peer, reason or ConnectionResetError("closed"))
-        self._sync_states()
-        if self.reconnect and (self._reconnecting is None or self._reconnecting.done()):
-            self._reconnecting = asyncio.ensure_future(self._reconnect(server))
-            self._tasks.add(self._reconnecting)
-            self._reconnecting.add_done_callback(self._tasks.discard)
-
-    async def _reconnect(self, server: ServerUrl) -> None:
-        attempt = 0
-        while self._driver is not None:
-            delay = reconnect_delay(attempt)
-            attempt += 1
-            await asyncio.sleep(delay)
-            driver = self._driver
-            if driver is None:
-                return
-            try:
-                local = await driver.transports.connect(server.peer, server.path)
-            except Exception as error:  # refused, timed out, a handshake or TLS refusal
-                logger.info("%s: reconnecting to %s failed (%s); next try in %.1f s",
-                            self.uri, server, error, reconnect_delay(attempt))
-                continue
-            self.local = local
-            self.reconnections += 1
-            logger.info("%s: connected to %s again from %s", self.uri, server, local)
-            with self._acting() as now:
-                self.core.set_local(local, keep_contact=True)
-                self.core.registration_lost(now)
-            return
-
     async def stop(self, timeout: float = 3.0) -> None:
         """Hang up every call, unregister, close the socket; waits at most about ``timeout``."""
         driver = self._driver
@@ -421,7 +317,7 @@ class UserAgent:
         self._stopped = True
         stopped = RequestError(None, "the user agent stopped")
         for futures in self._pending.values():
-            _fail_all(futures, stopped)
+            fail_all(futures, stopped)
         self._pending.clear()
         for session in self._sessions.values():
             session._stop(stopped)
@@ -551,49 +447,7 @@ class UserAgent:
         result: Response = await self._outcome(waiting, timeout)
         return result
 
-    # -- events from the core ----------------------------------------------------------------------
-
-    def _dispatch(self, event: object) -> None:
-        """Route one core event to the object it is about (the driver's on_event)."""
-        if not isinstance(event, Event):
-            return
-        _put(self.events, event)
-        match event:
-            case Registered() | RegistrationFailed() | Unregistered() | RegistrationQueried():
-                self.registerer()._on_event(event)
-            case RequestSucceeded(kind="REGISTER") | RequestFailed(kind="REGISTER"):
-                self.registerer()._on_event(event)
-            case RequestSucceeded(kind=kind, request=request, response=response):
-                self._resolve(request.call_id, kind, response)
-            case RequestFailed(kind=kind, request=request, status=status, reason=reason):
-                self._resolve(request.call_id, kind,
-                              error=RequestError(status, reason, method=kind))
-            case IncomingCall(session=core):
-                invitation = self._session_for(core)
-                assert isinstance(invitation, Invitation)
-                invitation._on_event(event)
-                _put(self._invitations, invitation)
-                if self.auto_answer and self.media:
-                    self._call_back(lambda _: invitation._auto_answer(), None)
-                self._call_back(self.on_invite, invitation)
-            case MessageReceived(request=request, sender=sender, body=body,
-                                 content_type=content_type):
-                message = IncomingMessage(sender, body.decode("utf-8", "replace"), body,
-                                          content_type, request)
-                _put(self._messages, message)
-                self._call_back(self.on_message, message)
-            case (SessionProgress() | SessionEstablished() | SessionTerminated()
-                  | SessionModified() | ReinviteReceived() | InfoReceived() | ReferReceived()
-                  | NotifyReceived() | TransferCompleted()):
-                self._session_for(event.session)._on_event(event)
-        self._sync_states()
-
-    def _received(self, data: bytes, peer: Peer) -> None:
-        """A message for the core (through the driver); then the sessions catch up, since
-        some steps (an ACK arriving) change a call without an event."""
-        assert self._driver is not None
-        self._driver.datagram_received(data, peer)
-        self._sync_states()
+    # -- plumbing for Session and Registerer ------------------------------------------------------
 
     def _session_for(self, core: CoreSession, media: AnyMedia | None = None) -> Session:
         session = self._sessions.get(core)
@@ -601,80 +455,6 @@ class UserAgent:
             kind = Inviter if core.direction == "outgoing" else Invitation
             session = self._sessions[core] = kind(self, core, media)
         return session
-
-    def _sync_states(self) -> None:
-        for core, session in list(self._sessions.items()):
-            session._sync_state()
-            if session.state is SessionState.Terminated and session._terminated.done():
-                del self._sessions[core]  # over: nothing more will come for it
-
-    # -- plumbing for Session and Registerer ------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _acting(self) -> Iterator[float]:
-        """Around a call of a core verb: give it the time, then send what it produced."""
-        driver = self._driver
-        if driver is None:
-            if self._stopped:
-                # A notebook's last cell usually stops the lab; a cell run after it lands here.
-                raise InvalidStateError(
-                    f"{self.uri} was stopped (ua.stop() or lab.stop()): start it again, "
-                    "or restart the kernel and run the notebook from the top")
-            raise InvalidStateError("the user agent is not running: await ua.start() first")
-        try:
-            yield driver.now()
-        finally:
-            driver.flush()
-            self._sync_states()
-
-    def _expect(self, call_id: str, method: str) -> asyncio.Future[Any]:
-        """A future for the answer to our ``method`` request in ``call_id``."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.setdefault((call_id, method), []).append(future)
-        return future
-
-    def _resolve(self, call_id: str, method: str, result: object = None,
-                 error: BaseException | None = None) -> None:
-        """The oldest request still waiting for ``method`` in ``call_id`` got its answer."""
-        futures = self._pending.get((call_id, method))
-        while futures:
-            future = futures.pop(0)
-            if not future.done():
-                if error is None:
-                    future.set_result(result)
-                else:
-                    future.set_exception(error)
-                    future.exception()
-                break
-        if not futures:
-            self._pending.pop((call_id, method), None)
-
-    def _fail_pending(self, call_id: str, error: BaseException) -> None:
-        for key in [k for k in self._pending if k[0] == call_id]:
-            _fail_all(self._pending.pop(key), error)
-
-    async def _outcome(self, future: asyncio.Future[T], timeout: float | None) -> T:
-        async with asyncio.timeout(timeout):
-            return await asyncio.shield(future)
-
-    def _call_back(self, callback: Callable[[Any], Any] | None, argument: object) -> None:
-        """Call an application callback; a coroutine function runs as a task."""
-        if callback is None:
-            return
-        try:
-            result = callback(argument)
-        except Exception:
-            logger.exception("callback %r failed", callback)
-            return
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._callback_done)
-
-    def _callback_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("callback task failed", exc_info=task.exception())
 
     def _address(self, target: Address | Uri | str) -> Address:
         """``bob`` -> ``sip:bob@<our domain>``, ``bob@host`` -> ``sip:bob@host``."""
@@ -735,17 +515,3 @@ def _media_paths(webrtc: bool | None) -> frozenset[MediaPath]:
         both = {MediaPath.PLAIN, MediaPath.WEBRTC} if available else {MediaPath.PLAIN}
         return frozenset(both)
     return frozenset({MediaPath.WEBRTC if webrtc else MediaPath.PLAIN})
-
-
-def _put(queue: asyncio.Queue[T], item: T) -> None:
-    """Queue ``item``, dropping the oldest when nobody reads (MAX_QUEUED)."""
-    if queue.qsize() >= MAX_QUEUED:
-        queue.get_nowait()
-    queue.put_nowait(item)
-
-
-def _fail_all(futures: list[asyncio.Future[Any]], error: BaseException) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_exception(error)
-            future.exception()

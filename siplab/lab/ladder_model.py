@@ -31,22 +31,31 @@ thing. The rules, each one a small piece of RFC 3261:
 * **Time** (:func:`row_positions`): one row per message, then more space for
   longer waits, growing with the logarithm of the wait, so bursts stay
   readable and a 32 s Timer B does not take a page.
+
+Two of these rules have their own module: who is who in
+:mod:`siplab.lab.ladder_names`, and the time axis in :mod:`siplab.lab.ladder_time`
+(their names are importable from here too).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from siplab.errors import SipError
+from siplab.lab.ladder_names import endpoint_names, host_port, shorten
 from siplab.lab.ladder_sources import SourceRow, address_text, collect_rows
+from siplab.lab.ladder_time import (
+    BREAK_AFTER,
+    MAX_ROW_GAP,
+    MIN_ROW_GAP,
+    position_of_time,
+    row_positions,
+)
 from siplab.lab.network import first_line as datagram_first_line
 from siplab.lab.network import label_of
 from siplab.sip.message import Message, Request, Response
-from siplab.sip.transport import default_port
-from siplab.sip.uri import SipUri
 
 __all__ = [
     "Lifeline",
@@ -62,15 +71,6 @@ __all__ = [
     "MAX_ROW_GAP",
     "BREAK_AFTER",
 ]
-
-#: Rows between two messages sent at the same instant.
-MIN_ROW_GAP = 1.0
-#: The most rows any wait takes; longer waits are drawn as a break.
-MAX_ROW_GAP = 3.5
-#: Waits longer than this many seconds are marked with a break and their length.
-BREAK_AFTER = 1.0
-_GAP_REFERENCE = 0.01  # a wait of 10 ms adds log10(2) * _GAP_SCALE rows
-_GAP_SCALE = 1.2
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -96,12 +96,12 @@ class DialogGroup:
 
     @property
     def label(self) -> str:
-        call = _shorten(self.call_id, 18)
+        call = shorten(self.call_id, 18)
         if not self.tags:
             if self.dialogs > 1:
                 return f"Call-ID {call}  no To tag yet (the call forked: {self.dialogs} dialogs)"
             return f"Call-ID {call}"
-        return f"Call-ID {call}  tags {'/'.join(_shorten(t, 10) for t in self.tags)}"
+        return f"Call-ID {call}  tags {'/'.join(shorten(t, 10) for t in self.tags)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,78 +171,6 @@ class LadderModel:
 
     def labels(self) -> list[str]:
         return [arrow.label for arrow in self.arrows]
-
-
-# -- naming endpoints -----------------------------------------------------------------------
-
-
-def _host_port(address: str) -> str:
-    return address.split(" ", 1)[0].lower()
-
-
-def _product(value: str) -> str:
-    """``Kamailio (5.6.3 (x86_64/linux))`` -> ``Kamailio``; ``baresip v1.0`` -> ``baresip``."""
-    token = value.strip().split(" ", 1)[0].split("/", 1)[0]
-    return _shorten(token, 20)
-
-
-def _endpoint_names(rows: Sequence[SourceRow], hints: Mapping[str, str]) -> dict[str, str]:
-    """The automatic name of each endpoint key (see the module docstring for the order).
-
-    An endpoint that forwards requests (it sends requests with more than one
-    Via, §16.6 step 8) is a proxy. A proxy passes on the From, Contact and
-    User-Agent of the requests it forwards and the Server of the responses,
-    so it is named only by what it surely wrote itself: the User-Agent of a
-    request it started (one Via: a CANCEL, §16.10) or the Server of a 100
-    Trying (never forwarded, §16.7 step 3) or of its answer to a REGISTER.
-    """
-    by_contact: dict[str, str] = {}
-    by_from: dict[str, str] = {}
-    by_user_agent: dict[str, str] = {}  # requests it started
-    by_own_server: dict[str, str] = {}  # responses it surely made
-    by_server: dict[str, str] = {}  # any response it sent
-    forwarders: set[str] = set()
-    for row in rows:
-        message = row.message
-        if message is None:
-            continue
-        try:
-            for contact in message.contact:
-                uri = contact.uri
-                if isinstance(uri, SipUri) and uri.user:
-                    port = uri.port or default_port(uri.transport or "udp")
-                    if f"{uri.host}:{port}".lower() == _host_port(row.src_address):
-                        by_contact.setdefault(row.src, uri.user)
-            if isinstance(message, Request):
-                if message.via_count > 1:
-                    forwarders.add(row.src)
-                    continue
-                product = message.headers.get("User-Agent")
-                if product:
-                    by_user_agent.setdefault(row.src, _product(product))
-                uri = message.from_.uri
-                if message.method not in ("ACK", "CANCEL") and isinstance(uri, SipUri) \
-                        and uri.user:
-                    by_from.setdefault(row.src, uri.user)
-            elif isinstance(message, Response):
-                product = message.headers.get("Server")
-                if product:
-                    own = message.status == 100 or message.cseq.method == "REGISTER"
-                    (by_own_server if own else by_server).setdefault(row.src, _product(product))
-        except SipError:
-            continue
-    names: dict[str, str] = {}
-    for row in rows:
-        for key, address in ((row.src, row.src_address), (row.dst, row.dst_address)):
-            if key in names:
-                continue
-            if key in forwarders:
-                found = by_own_server.get(key) or by_user_agent.get(key)
-            else:
-                found = (by_contact.get(key) or by_from.get(key) or by_user_agent.get(key)
-                         or by_own_server.get(key) or by_server.get(key))
-            names[key] = hints.get(key) or found or address
-    return names
 
 
 # -- what each message is -------------------------------------------------------------------
@@ -372,49 +300,6 @@ def _sdp_summaries(messages: Sequence[Message | None]) -> list[str | None]:
     return out
 
 
-# -- time -----------------------------------------------------------------------------------
-
-
-def _gap_rows(dt: float) -> float:
-    """Rows between two messages ``dt`` seconds apart: 1, plus the log of the wait."""
-    extra = _GAP_SCALE * math.log10(1.0 + max(dt, 0.0) / _GAP_REFERENCE)
-    return min(MIN_ROW_GAP + extra, MAX_ROW_GAP)
-
-
-def row_positions(times: Sequence[float]) -> list[float]:
-    """The vertical position (in rows, growing downwards) of each message.
-
-    The first message is at row 0; each next one at least :data:`MIN_ROW_GAP`
-    rows further, more for a longer wait, at most :data:`MAX_ROW_GAP` rows.
-    The order is kept and so is "longer wait, more space": it is a compressed
-    time axis, and the ladder prints the real time of each message beside it.
-    """
-    rows: list[float] = []
-    for i, time in enumerate(times):
-        rows.append(0.0 if i == 0 else rows[-1] + _gap_rows(time - times[i - 1]))
-    return rows
-
-
-def position_of_time(time: float, times: Sequence[float], rows: Sequence[float]) -> float:
-    """Where an instant that is not a message (an RTP packet) goes on that axis.
-
-    Between two messages: the same fraction of the way as in real time.
-    Before the first or after the last: as far as a message at that time would be.
-    """
-    if not times:
-        return 0.0
-    if time <= times[0]:
-        return rows[0] - (_gap_rows(times[0] - time) - MIN_ROW_GAP)
-    if time >= times[-1]:
-        return rows[-1] + (_gap_rows(time - times[-1]) - MIN_ROW_GAP)
-    for i in range(1, len(times)):
-        if time <= times[i]:
-            span = times[i] - times[i - 1]
-            fraction = 0.0 if span <= 0 else (time - times[i - 1]) / span
-            return rows[i - 1] + fraction * (rows[i] - rows[i - 1])
-    return rows[-1]
-
-
 # -- putting it together --------------------------------------------------------------------
 
 
@@ -484,7 +369,7 @@ def build_model(source: object, *, names: Mapping[str, str] | None = None,
     rows, hints = collect_rows(source)
     timed = all(row.time is not None for row in rows)
     start = min((row.time for row in rows if row.time is not None), default=0.0)
-    auto = _endpoint_names(rows, hints)
+    auto = endpoint_names(rows, hints)
     addresses: dict[str, str] = {}
     for row in rows:
         addresses.setdefault(row.src, row.src_address)
@@ -492,7 +377,7 @@ def build_model(source: object, *, names: Mapping[str, str] | None = None,
     rename = dict(names or {})
 
     def display(key: str) -> str:
-        for candidate in (key, addresses[key], _host_port(addresses[key]), auto[key]):
+        for candidate in (key, addresses[key], host_port(addresses[key]), auto[key]):
             if candidate in rename:
                 return rename[candidate]
         return auto[key]
@@ -545,7 +430,7 @@ def _add_streams(model: LadderModel, streams: Iterable[object]) -> None:
             return owners[address]
         host = address.rsplit(":", 1)[0]
         same_host = [line.key for line in model.lifelines
-                     if _host_port(line.address).rsplit(":", 1)[0] == host]
+                     if host_port(line.address).rsplit(":", 1)[0] == host]
         if len(same_host) == 1:
             return same_host[0]
         model.lifelines.append(Lifeline(address, address, address))  # media from elsewhere
@@ -561,7 +446,3 @@ def _add_streams(model: LadderModel, streams: Iterable[object]) -> None:
             lifeline_for(band.src), lifeline_for(band.dst),
             band.start - model.start, band.end - model.start, band.label,
         ))
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

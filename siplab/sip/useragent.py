@@ -33,6 +33,10 @@ The application talks to it with verbs that take ``now``: ``register``,
 ``next_event()`` (:mod:`siplab.sip.events`). Where requests go is in
 :mod:`siplab.sip.addressing`: the outbound proxy if one is configured, else the
 host and port of the URI.
+
+Two parts live next door: :mod:`siplab.sip.ua_routing` (the routing above,
+mixed into :class:`UserAgentCore`) and :mod:`siplab.sip.ua_host` (the core as
+its calls see it).
 """
 
 from __future__ import annotations
@@ -43,36 +47,28 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 
-from siplab.errors import LocalProtocolError, RemoteProtocolError
+from siplab.errors import LocalProtocolError
 from siplab.ids import IdSource
 from siplab.sip.addressing import Origin, names_peer, next_hop
 from siplab.sip.auth import DigestClient, UnsupportedChallenge
-from siplab.sip.build import build_response
-from siplab.sip.dialog import Dialog, DialogId, Role, dialog_id_of
+from siplab.sip.dialog import DialogId
 from siplab.sip.events import (
     Event,
-    MessageDiscarded,
-    MessageReceived,
-    RequestReceived,
-    ResponseReceived,
-    TransactionTerminated,
-    TransactionTimedOut,
-    TransportFailed,
 )
 from siplab.sip.headers import Address, parse_address
 from siplab.sip.invite import Session
 from siplab.sip.invite_client import OutgoingSession
-from siplab.sip.invite_engine import SessionCore
 from siplab.sip.invite_server import IncomingSession
-from siplab.sip.message import Request, Response, parse_message
+from siplab.sip.message import Request, Response
 from siplab.sip.registration import Registration
 from siplab.sip.standalone import StandaloneRequest
 from siplab.sip.timers import TimerConfig
-from siplab.sip.transaction import ClientTransaction, ServerTransaction, TransactionState
+from siplab.sip.transaction import ClientTransaction, ServerTransaction
 from siplab.sip.transaction_layer import TransactionLayer
 from siplab.sip.transport import Peer, peer_for_uri
 from siplab.sip.ua_config import UserAgentConfig
-from siplab.sip.uas_checks import Refusal, bad_request_response, error_reason, refusal
+from siplab.sip.ua_host import CoreHost
+from siplab.sip.ua_routing import Owner, Routing
 from siplab.sip.uri import SipUri, Uri
 
 __all__ = ["UserAgentConfig", "UserAgentCore"]
@@ -80,91 +76,7 @@ __all__ = ["UserAgentConfig", "UserAgentCore"]
 logger = logging.getLogger("siplab.ua")
 
 
-Owner = Registration | Session | StandaloneRequest
-
-
-class _Host:
-    """The UA core as its sessions see it (:class:`~siplab.sip.invite.SessionHost`)."""
-
-    def __init__(self, core: UserAgentCore) -> None:
-        self._core = core
-
-    @property
-    def ids(self) -> IdSource:
-        return self._core.ids
-
-    @property
-    def timers(self) -> TimerConfig:
-        return self._core.timers
-
-    @property
-    def origin(self) -> Origin:
-        return self._core.origin
-
-    @property
-    def aor(self) -> Address:
-        return self._core.address
-
-    @property
-    def allow(self) -> tuple[str, ...]:
-        return self._core.config.allow
-
-    @property
-    def user_agent(self) -> str | None:
-        return self._core.config.user_agent
-
-    @property
-    def keepalive_interval(self) -> float | None:
-        return self._core.config.keepalive_interval
-
-    def send_request(self, session: SessionCore, request: Request, now: float,
-                     peer: Peer | None = None) -> ClientTransaction | None:
-        assert isinstance(session, Session)
-        destination = peer or self._core.reachable_destination(request)
-        if destination is None:
-            return None  # the dialog's remote target names no address we can reach
-        return self._core._send(session, request, now, destination)
-
-    def send_response(self, transaction: ServerTransaction, response: Response,
-                      now: float) -> None:
-        layer = self._core.layer
-        if transaction.terminated:  # a 2xx retransmitted after the transaction ended
-            layer.send_stateless(response, transaction.peer)
-        else:
-            layer.send_response(transaction, response, now)
-
-    def send_ack(self, ack: Request) -> bool:
-        destination = self._core.reachable_destination(ack)
-        if destination is None:
-            return False
-        self._core.layer.send_stateless(ack, destination)
-        return True
-
-    def abandon(self, transaction: ClientTransaction, now: float) -> None:
-        self._core.layer.abandon(transaction, now)
-
-    def emit(self, event: Event) -> None:
-        self._core._events.append(event)
-
-    def authorize(self, request: Request, response: Response) -> Request | None:
-        return self._core._authorize(request, response)
-
-    def track_dialog(self, session: SessionCore, dialog: Dialog) -> None:
-        assert isinstance(session, Session)
-        self._core._dialogs[dialog.id] = session
-
-    def forget_dialog(self, dialog: Dialog) -> None:
-        self._core._dialogs.pop(dialog.id, None)
-
-    def session_ended(self, session: SessionCore) -> None:
-        core = self._core
-        for dialog_id in [d for d, s in core._dialogs.items() if s is session]:
-            del core._dialogs[dialog_id]
-        if core._sessions.get(session.key) is session:
-            del core._sessions[session.key]
-
-
-class UserAgentCore:
+class UserAgentCore(Routing):
     """A SIP user agent as a sans-I/O endpoint: registrations, calls, messages.
 
     ``ids`` makes every tag, branch and Call-ID (seed it for identical runs);
@@ -183,7 +95,7 @@ class UserAgentCore:
         self._digest = (DigestClient(config.auth_user, config.password, ids=ids)
                         if config.password is not None else None)
         self._origin: Origin | None = None
-        self._host = _Host(self)
+        self._host = CoreHost(self)
         self._events: deque[Event] = deque()
         self._owners: dict[ClientTransaction, Owner] = {}
         self._sessions: dict[tuple[str, str], Session] = {}
@@ -501,186 +413,3 @@ class UserAgentCore:
         except UnsupportedChallenge as error:
             logger.info("%s %s: %s", request.method, response.status, error)
             return None
-
-    def _answer(self, request: Request, transaction: ServerTransaction, status: int,
-                now: float, reason: str | None = None,
-                headers: Iterable[tuple[str, str]] = ()) -> None:
-        lines = list(headers)
-        if self.config.user_agent:
-            lines.append(("Server", self.config.user_agent))
-        response = build_response(request, status, reason, to_tag=self.ids.tag(), headers=lines)
-        self.layer.send_response(transaction, response, now)
-
-    def _pump(self, now: float) -> None:
-        """Route everything the transaction layer has to say, in order."""
-        while (event := self.layer.next_event()) is not None:
-            match event:
-                case RequestReceived(request=request, transaction=transaction, peer=peer):
-                    self._on_request(request, transaction, peer, now)
-                case ResponseReceived(response=response, transaction=transaction):
-                    self._on_response(response, transaction, now)
-                case TransactionTimedOut(transaction=ClientTransaction() as transaction):
-                    self._on_failure(transaction, "timeout", now)
-                case TransportFailed(transaction=ClientTransaction() as transaction):
-                    self._on_failure(transaction, "transport error", now)
-                case TransactionTerminated(transaction=transaction):
-                    self._forget(transaction)
-                case MessageDiscarded(data=data, peer=peer):
-                    self._on_discarded(data, peer)
-                case _:
-                    logger.debug("%s", event)
-
-    def _on_discarded(self, data: bytes, peer: Peer) -> None:
-        """Bytes the layer could not use: a broken request gets its 400 (§8.2), straight
-        back to the sender (its Via may be what is broken). Stray responses are dropped."""
-        try:
-            parse_message(data).validate()
-        except ValueError as error:  # SipParseError
-            answer = bad_request_response(data, str(error), to_tag=self.ids.tag())
-            if answer is not None:
-                logger.info("400 %s (from %s)", answer.reason, peer)
-                self._outbox.append((answer.to_bytes(), peer))
-
-    def _forget(self, transaction: object) -> None:
-        if isinstance(transaction, ClientTransaction):
-            owner = self._owners.pop(transaction, None)
-            if isinstance(owner, Session):
-                owner.transaction_ended(transaction)
-        elif isinstance(transaction, ServerTransaction):
-            self._invites.pop(transaction, None)
-            key = next((k for k, t in self._merged.items() if t is transaction), None)
-            if key is not None:
-                del self._merged[key]
-
-    def _on_response(self, response: Response, transaction: ClientTransaction,
-                     now: float) -> None:
-        owner = self._owners.get(transaction)
-        if isinstance(owner, Registration):
-            self._send_register(owner.on_response(response, now), now)
-        elif isinstance(owner, Session):
-            owner.on_response(response, transaction, now)
-        elif isinstance(owner, StandaloneRequest):
-            retry, event = owner.on_response(response, self._authorize)
-            if retry is not None:
-                self._send(owner, retry, now)
-            if event is not None:
-                self._events.append(event)
-
-    def _on_failure(self, transaction: ClientTransaction, cause: str, now: float) -> None:
-        owner = self._owners.get(transaction)
-        if isinstance(owner, Registration):
-            timer = "Timer F" if cause == "timeout" else cause
-            self._send_register(owner.on_timeout(now, f"no response ({timer})"), now)
-        elif isinstance(owner, Session):
-            owner.on_failure(transaction, cause, now)
-        elif isinstance(owner, StandaloneRequest):
-            self._events.append(owner.on_failure(cause))
-
-    def _on_request(self, request: Request, transaction: ServerTransaction | None,
-                    peer: Peer, now: float) -> None:
-        method = request.method
-        if transaction is None or method == "ACK":  # an ACK for a 2xx: the dialog's
-            session = self._dialogs.get(dialog_id_of(request, role=Role.UAS) or _NO_DIALOG)
-            if session is None:
-                logger.debug("ACK for no dialog of ours dropped")
-            else:
-                try:
-                    session.receive_request(request, transaction, now)
-                except RemoteProtocolError as error:  # never answered (§17.1.1.3)
-                    logger.info("ACK dropped: %s", error)
-            return
-        try:
-            self._on_new_request(request, transaction, now)
-        except RemoteProtocolError as error:
-            # A value the peer sent that we cannot read (a Contact that does not parse,
-            # say): the request is answered with the error's status (400 with what was
-            # wrong), never raised out of receive_datagram (§8.2).
-            self._refuse(request, transaction, error, now)
-
-    def _refuse(self, request: Request, transaction: ServerTransaction,
-                error: RemoteProtocolError, now: float) -> None:
-        """Answer ``request`` with the error's status, unless a final answer already went;
-        a plain 400 says what was wrong in its reason phrase."""
-        logger.info("%s refused: %s %s", request.method, error.status, error)
-        if transaction.state not in (TransactionState.TRYING, TransactionState.PROCEEDING):
-            return
-        reason = error_reason(str(error)) if error.reason == "Bad Request" else error.reason
-        self._answer(request, transaction, error.status, now, reason)
-
-    def _on_new_request(self, request: Request, transaction: ServerTransaction,
-                        now: float) -> None:
-        method = request.method
-        refused = self._check(request, transaction)
-        if refused is not None:
-            self._answer(request, transaction, refused.status, now, refused.reason,
-                         refused.headers)
-        elif method == "CANCEL":
-            self._on_cancel(request, transaction, now)
-        elif request.to_tag is not None:
-            self._in_dialog(request, transaction, now)
-        elif method == "INVITE":
-            self._new_call(request, transaction, now)
-        elif method == "MESSAGE":
-            self._answer(request, transaction, 200, now)
-            self._events.append(MessageReceived(request, request.from_, request.body,
-                                                request.content_type))
-        elif method == "OPTIONS":
-            self._answer(request, transaction, 200, now, headers=[
-                ("Allow", ", ".join(self.config.allow)),
-                ("Accept", "application/sdp, text/plain")])
-        else:  # BYE, INFO, REFER, NOTIFY... need a dialog
-            self._answer(request, transaction, 481, now)
-
-    def _check(self, request: Request, transaction: ServerTransaction) -> Refusal | None:
-        """The §8.2 checks a request must pass before anything acts on it."""
-        refused = refusal(request, self.config.allow)
-        if refused is not None or request.to_tag is not None or request.method == "CANCEL":
-            return refused
-        key = (request.from_tag or "", request.call_id, str(request.cseq))
-        first = self._merged.setdefault(key, transaction)
-        if first is not transaction:  # same request, another branch: it forked (§8.2.2.2)
-            return Refusal(482, None, [])
-        return None
-
-    def _on_cancel(self, cancel: Request, transaction: ServerTransaction, now: float) -> None:
-        invite = self.layer.find_server_transaction_for_cancel(cancel)
-        if invite is None:
-            self._answer(cancel, transaction, 481, now)
-            return
-        self._answer(cancel, transaction, 200, now)  # §9.2: whatever the INVITE's fate
-        session = self._invites.get(invite)
-        if session is not None:
-            session.receive_cancel(cancel, invite, now)
-
-    def _in_dialog(self, request: Request, transaction: ServerTransaction, now: float) -> None:
-        session = self._dialogs.get(dialog_id_of(request, role=Role.UAS) or _NO_DIALOG)
-        if session is None:
-            self._answer(request, transaction, 481, now)
-            return
-        if request.method == "INVITE":
-            self._invites[transaction] = session
-        try:
-            session.receive_request(request, transaction, now)
-        except RemoteProtocolError as error:
-            self._refuse(request, transaction, error, now)
-            return
-        if session.awaiting_reinvite_answer and self.config.auto_answer:
-            session.accept_reinvite(now)
-
-    def _new_call(self, invite: Request, transaction: ServerTransaction, now: float) -> None:
-        if not invite.contact or invite.contact[0].is_wildcard:
-            self._answer(invite, transaction, 400, now, "Missing Contact header")
-            return
-        # The dialog's remote target and route set come from the INVITE (§12.1.1): read
-        # them now, so that one we cannot read is a 400 before any session exists.
-        Dialog.from_uas_request(invite, "check")
-        session = IncomingSession(self._host, invite, transaction)
-        self._sessions[session.key] = session
-        self._invites[transaction] = session
-        session.start(now)
-        if self.config.auto_answer:
-            session.progress(now, 180)
-            session.accept(now)
-
-
-_NO_DIALOG = DialogId("", "", "")
