@@ -19,9 +19,16 @@ docstring says where they differ), with the clock rates of dynamic payload
 types taken from the SDP that set the stream up. A stream is one SSRC between
 one source and one destination address and port, as in Wireshark.
 
-A big file is read by the bulk path of :func:`siplab.lab.pcap.scan_capture`:
-no Python object per packet, four compact columns per stream, a tqdm progress
-bar on a terminal. bench/analyze.py times it against tshark.
+A capture file's path is read by the bulk path of
+:func:`siplab.lab.pcap.scan_capture`: no Python object per packet, a tqdm
+progress bar on a terminal, and, for classic pcap files, the bulk reader
+(:mod:`siplab.lab.pcapbulk`: one ``struct`` call per frame, the columns
+gathered with numpy) and the statistics counted as array operations
+(:mod:`siplab.lab.analysis_bulk`, the same numbers as
+:class:`~siplab.rtp.wireshark.WiresharkStats` to 1e-9 ms). A
+:class:`~siplab.lab.pcap.Capture` from :func:`~siplab.lab.pcap.read_pcap`
+is counted packet by packet, the readable way. bench/analyze.py times
+``siplab analyze`` against tshark on a million packets.
 """
 
 from __future__ import annotations

@@ -26,7 +26,10 @@ Why not scapy? scapy is the best way to *build* and *look at* one packet
 object for every layer of every packet: 200,000 packets take two minutes and
 a gigabyte (FACTS.md). Here the file is mapped into memory and each header
 is read with one ``struct`` call or a few byte lookups, and the packets of an
-RTP stream are kept as four compact columns, not objects.
+RTP stream are kept as four compact columns, not objects. For statistics
+alone (``siplab analyze``, ``rtp_streams(path)``), a classic pcap file is
+read faster still by :mod:`siplab.lab.pcapbulk`, written for speed rather
+than for reading; this module is the one to learn from.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from siplab.errors import SipError
 from siplab.lab.media import (
@@ -64,6 +67,9 @@ from siplab.rtp.packet import RtpPacket, parse_rtp
 from siplab.sip.message import Request, Response, parse_message
 from siplab.sip.transport import Peer
 
+if TYPE_CHECKING:
+    from siplab.lab.pcapbulk import PendingRtp
+
 __all__ = [
     "read_pcap",
     "Capture",
@@ -73,10 +79,14 @@ __all__ = [
     "PcapError",
     "scan_capture",
     "PROGRESS_MIN_BYTES",
+    "BULK_MIN_BYTES",
 ]
 
 #: Files at least this large show a progress bar (when stderr is a terminal).
 PROGRESS_MIN_BYTES = 50 * 1024 * 1024
+#: Classic pcap files at least this large take the bulk reader (siplab.lab.pcapbulk) when
+#: only statistics are wanted; below it the loop here is as fast, numpy's import counted.
+BULK_MIN_BYTES = 32 * 1024 * 1024
 #: Frames between two progress updates (and two flushes of the RTP columns).
 _CHUNK = 1 << 16
 _RAW_LINKS = frozenset({LINKTYPE_RAW, 12, 14, LINKTYPE_IPV4, LINKTYPE_IPV6})
@@ -87,8 +97,6 @@ _BSD_FAMILIES_V6 = frozenset({10, 24, 28, 30})  # AF_INET6 on Linux, NetBSD/Open
 _IP_OFFSET = {LINKTYPE_ETHERNET: 14, LINKTYPE_LINUX_SLL: 16}
 #: EtherType + IPv4 header (no options) + UDP header + RTP fixed header: the fast path's fields.
 _FAST = struct.Struct("!HBxH2xHxB2x12s4xBBHII")
-_Appenders = tuple[Callable[[float], None], Callable[[int], None], Callable[[int], None],
-                   Callable[[int], None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,13 +200,15 @@ def scan_capture(path: str | os.PathLike[str], *, keep: bool = True,
                  progress: bool | None = None) -> Capture:
     """:func:`read_pcap`; with ``keep=False`` only SIP and the RTP streams are kept.
 
-    That is the bulk path of :func:`siplab.lab.rtp_streams`: no object per packet.
+    That is the bulk path of :func:`siplab.lab.rtp_streams`: no object per packet
+    (and for classic pcap files, the bulk reader of :mod:`siplab.lab.pcapbulk`).
     """
     with CaptureFile(path) as file:
         bar = _progress_bar(file, progress)
         scanner = _Scanner(keep)
         try:
-            scanner.run(file, bar)
+            if keep or not _bulk_scan(scanner, file, bar):
+                scanner.run(file, bar)
             if bar is not None:
                 bar.update(file.size - bar.n)
                 bar.refresh()
@@ -211,6 +221,15 @@ def scan_capture(path: str | os.PathLike[str], *, keep: bool = True,
     return Capture(Path(path), scanner.frames, start, scanner.packets, scanner.sip,
                    scanner.rtp, scanner.rtcp, scanner.stream_list, scanner.undecoded,
                    float(scanner.base))
+
+
+def _bulk_scan(scanner: _Scanner, file: CaptureFile, bar: Any) -> bool:
+    """The bulk reader of :mod:`siplab.lab.pcapbulk`, for the files it takes (big classic pcap)."""
+    if file.format != "pcap" or file.size < BULK_MIN_BYTES:
+        return False
+    from siplab.lab.pcapbulk import scan_classic_pcap  # numpy: only on this path
+
+    return scan_classic_pcap(scanner, file, bar)
 
 
 def _progress_bar(file: CaptureFile, progress: bool | None) -> Any:
@@ -240,8 +259,10 @@ class _Scanner:
         self.streams: dict[tuple[bytes, int], RtpStream] = {}
         self.stream_list: list[RtpStream] = []
         # The fast path's table: RTP flows (addresses+ports) -> SSRC -> the append
-        # methods of the stream's columns. Empty with keep=True (every packet is kept).
-        self._flows: dict[bytes, dict[int, _Appenders]] = {}
+        # methods of the stream's columns (or, for the bulk reader, of its list of
+        # record positions). Empty with keep=True (every packet is kept).
+        self.flows: dict[bytes, dict[int, Any]] = {}
+        self.bulk: PendingRtp | None = None  # set by siplab.lab.pcapbulk
         # The conversation of each RTP flow, until an SDP body changes the picture.
         self._conversations: dict[bytes, Conversation] = {}
         self._tcp: dict[bytes, TcpStream] = {}
@@ -261,10 +282,10 @@ class _Scanner:
         known, in Ethernet (or Linux cooked v1) / IPv4 / UDP, takes the short
         path written out in this loop: one ``struct`` call for every header
         field it needs, then four appends to the stream's columns. Everything
-        else goes through :meth:`_frame`, layer by layer."""
+        else goes through :meth:`read_frame`, layer by layer."""
         buf = file.buffer
         frame = 0
-        flows = self._flows
+        flows = self.flows
         fast = _FAST.unpack_from
         every = _CHUNK - 1
         last_link, offset = -1, 0
@@ -294,10 +315,10 @@ class _Scanner:
                             add_stamp(stamp)
                             add_octet(second)
                             continue
-            self._frame(buf, link, start, end, frame, t)
+            self.read_frame(buf, link, start, end, frame, t)
         self.frames = frame
 
-    def _frame(self, buf: Any, link: int, start: int, end: int, frame: int, t: float) -> None:
+    def read_frame(self, buf: Any, link: int, start: int, end: int, frame: int, t: float) -> None:
         """One frame, layer by layer: link, IPv4 or IPv6, then UDP or TCP."""
         # -- link layer: where the IP header starts, and which IP -----------------------------
         if link == LINKTYPE_ETHERNET:
@@ -392,7 +413,7 @@ class _Scanner:
             if conversation.kind == "rtp":  # the heuristic's RTCP answers are not conversations
                 self._conversations[key] = conversation
                 if not self.keep:
-                    self._flows[key] = {}
+                    self.flows[key] = {}
         length = end - p
         if conversation.kind == "rtcp" or (length >= 2 and 72 <= (buf[p + 1] & 0x7F) <= 76):
             if self.keep:  # RTCP, on its own port or multiplexed with RTP (RFC 5761 §4)
@@ -409,10 +430,16 @@ class _Scanner:
         stream = self.streams.get((key, ssrc))
         if stream is None:
             stream = self._new_stream(key, ssrc, second & 0x7F, conversation, frame)
-        flow = self._flows.get(key)
+        flow = self.flows.get(key)
+        bulk = self.bulk
         if flow is not None:
-            flow[ssrc] = (stream.times.append, stream.seqs.append, stream.timestamps.append,
-                          stream.octets.append)
+            if bulk is not None:
+                flow[bulk.ssrc_key(ssrc)] = bulk.positions(stream).append
+            else:
+                flow[ssrc] = (stream.times.append, stream.seqs.append,
+                              stream.timestamps.append, stream.octets.append)
+        if bulk is not None:
+            bulk.drain(stream)  # the packets the bulk loop kept come first
         stream.times.append(t)
         stream.seqs.append(seq)
         stream.timestamps.append(timestamp)
@@ -472,7 +499,7 @@ class _Scanner:
         if message.body and wire.has_sdp:
             self.tracker.learn_sdp(message.body, frame)
             # New conversations may change what a flow is: decide every flow afresh.
-            self._flows.clear()
+            self.flows.clear()
             self._conversations.clear()
 
     # -- TCP ---------------------------------------------------------------------------------

@@ -140,6 +140,21 @@ class CaptureFile:
     def _error(self, text: str) -> PcapError:
         return PcapError(f"{self.path}: {text}")
 
+    def pcap_header(self) -> tuple[str, int, int]:
+        """Of a classic pcap file: (struct byte order, fraction units per second, link type)."""
+        order, units = _PCAP_MAGIC[struct.unpack_from("<I", self.buffer, 0)[0]]
+        link = struct.unpack_from(order + "20xI", self.buffer, 0)[0] & 0x0FFFFFFF  # top: FCS
+        return order, units, link
+
+    def truncated_record(self, offset: int) -> PcapError:
+        """The error for a classic pcap record at ``offset`` that the file cuts short."""
+        if offset + 16 > self.size:
+            return self._error(f"truncated: a record header at byte {offset} is cut short "
+                               f"({self.size - offset} of 16 bytes)")
+        captured = struct.unpack_from(self.pcap_header()[0] + "8xI", self.buffer, offset)[0]
+        return self._error(f"truncated: the record at byte {offset} needs "
+                           f"{captured} bytes, the file has {self.size - offset - 16} left")
+
     def records(self) -> Iterator[tuple[float, int, int, int]]:
         """``(seconds since base, link type, start, end)`` of every frame, in file order.
 
@@ -153,8 +168,7 @@ class CaptureFile:
 
     def _pcap_records(self) -> Iterator[tuple[float, int, int, int]]:
         buf = self.buffer
-        order, units = _PCAP_MAGIC[struct.unpack_from("<I", buf, 0)[0]]
-        link = struct.unpack_from(order + "20xI", buf, 0)[0] & 0x0FFFFFFF  # top bits: FCS info
+        order, units, link = self.pcap_header()
         unpack = struct.Struct(order + "IIII").unpack_from
         scale = 1.0 / units
         size = self.size
@@ -163,14 +177,12 @@ class CaptureFile:
             self.base = base = unpack(buf, offset)[0]
         while offset < size:
             if offset + 16 > size:
-                raise self._error(f"truncated: a record header at byte {offset} is cut short "
-                                  f"({size - offset} of 16 bytes)")
+                raise self.truncated_record(offset)
             seconds, fraction, captured, _ = unpack(buf, offset)
             start = offset + 16
             offset = start + captured
             if offset > size:
-                raise self._error(f"truncated: the record at byte {start - 16} needs "
-                                  f"{captured} bytes, the file has {size - start} left")
+                raise self.truncated_record(start - 16)
             yield (seconds - base) + fraction * scale, link, start, offset
 
     def _pcapng_records(self) -> Iterator[tuple[float, int, int, int]]:
