@@ -14,12 +14,14 @@ the media is. Wireshark does exactly that, and so does :class:`MediaTracker`:
 2. **Ports other protocols own.** A datagram to or from a port some dissector
    claims (5060 is SIP, 53 is DNS, 5072 is AYIYA, FACTS.md) is theirs.
 3. **Heuristics**, for media whose signalling was not captured (Wireshark's
-   ``rtp.heuristic_rtp``, off by default there, on here): version 2 in the
-   first two bits, and an *even* destination port. The first such datagram
-   opens a conversation for its two ports, so the packets coming back (to the
-   odd port, maybe) are RTP too. RTCP: version 2, an odd destination port, a
-   compound packet starting with SR, RR, BYE, APP or PSFB, a length that is a
-   multiple of four (RFC 3550 §6.1).
+   ``rtp.heuristic_rtp`` and ``rtcp.heuristic_rtcp``, off by default there, on
+   here): version 2 in the first two bits, then the second octet decides. A
+   value of 192-223 is an RTCP packet type (RFC 5761 §4 keeps RTP from using
+   it), and the datagram is RTCP if its length is a multiple of four (RFC 3550
+   §6.4.1), else neither. Any other value makes it RTP, and the first such
+   datagram opens a conversation for its two ports, so the packets coming back
+   are RTP too. The port's parity plays no part (measured: tshark 4.0 takes
+   RTP to an odd port as RTP).
 
 :meth:`MediaTracker.classify` looks a datagram up in that order. A stream is
 then told apart by its two endpoints *and* its SSRC (RFC 3550 §3), which is
@@ -82,7 +84,10 @@ RESERVED_UDP_PORTS = frozenset({
     57501, 57532, 57533, 59000, 59001, 59032, 59033, 59500, 59501, 59532, 59533, 60001,
 })  # fmt: skip
 #: RTCP packet types a compound packet may start with, for the heuristic (SR, RR, BYE, APP, PSFB).
-_RTCP_FIRST_TYPES = frozenset({200, 201, 203, 204, 206})
+# The second octet of an RTCP packet is its type, 192-223 (RFC 5761 §4: the range
+# RTP payload types 64-95 with the marker bit would occupy).
+_RTCP_TYPES_FIRST = 192
+_RTCP_TYPES_LAST = 223
 
 
 def pack_host(host: str) -> bytes:
@@ -222,13 +227,15 @@ class MediaTracker:
             return None
         if len(head) < 2 or head[0] >> 6 != 2:
             return None
-        if dport % 2 == 0:
-            conversation = Conversation("rtp", "heuristic", frame)
-            self._heuristic[(dst, dport, sport)] = conversation
-            return conversation
-        if head[1] in _RTCP_FIRST_TYPES and length % 4 == 0:
-            return Conversation("rtcp", "heuristic", frame)  # Wireshark keeps no RTCP conversation
-        return None
+        if _RTCP_TYPES_FIRST <= head[1] <= _RTCP_TYPES_LAST:
+            # RTCP's packet types, or RTP with the marker bit and a type RFC 5761 §4
+            # keeps free so the two can share a port: taken as RTCP, on any port.
+            if length % 4 == 0:
+                return Conversation("rtcp", "heuristic", frame)  # no RTCP conversation kept
+            return None  # neither: RTCP is whole 32-bit words (RFC 3550 §6.4.1)
+        conversation = Conversation("rtp", "heuristic", frame)
+        self._heuristic[(dst, dport, sport)] = conversation
+        return conversation
 
 
 class RtpStream:

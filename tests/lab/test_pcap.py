@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import subprocess
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -44,7 +45,7 @@ from siplab.lab.pcapfile import (
 from siplab.lab.pcapwrite import websocket_frame
 from siplab.sip.transport import Peer
 from tests.aio.phones import lab_server, phone
-from tests.helpers import crlf
+from tests.helpers import crlf, require_peer
 from tests.lab.captures import LiveCapture, tshark_sip
 
 A, B = "10.0.0.1", "10.0.0.2"
@@ -304,7 +305,7 @@ class TestWebSocket:
 
 
 class TestFindingRtp:
-    """RTP from the SDP's c=/m= (RFC 3264, 8866), else Wireshark's heuristic (even port, v2)."""
+    """RTP from the SDP's c=/m= (RFC 3264, 8866), else Wireshark's heuristic (v2, RFC 5761 §4)."""
 
     def test_sdp_makes_an_odd_port_rtp_and_the_next_one_rtcp(self, tmp_path: Path) -> None:
         rtcp = struct.pack("!BBHI", 0x81, 201, 1, 0x1234) + bytes(4)  # an RR
@@ -316,14 +317,38 @@ class TestFindingRtp:
         [stream] = capture.streams
         assert (stream.src, stream.dst, stream.ssrc) == (Peer(A, 40001), Peer(B, 30000), 0x1234)
 
-    def test_heuristic_wants_version_2_to_an_even_port(self, tmp_path: Path) -> None:
+    def heuristic_capture(self, path: Path) -> Path:
         stun = b"\x00\x01\x00\x00" + bytes(16)
-        packets = [udp(rtp(1, 0), 40000, 40003),  # odd destination: not RTP
+        receiver_report = struct.pack("!BBHI", 0x80, 201, 1, 0x5678)
+        marked_72 = struct.pack("!BBHII", 0x80, 0x80 | 72, 1, 0, 9) + bytes(161)
+        packets = [udp(rtp(1, 0), 40000, 40003),  # RTP to an odd port: RTP all the same
                    udp(stun, 40010, 40020),  # version 0: not RTP
-                   udp(rtp(1, 0, ssrc=7), 40031, 40030),  # even: RTP, opens a conversation
-                   udp(rtp(9, 0, ssrc=8), 40030, 40031, B, A)]  # the way back, to an odd port
-        capture = read_pcap(write(tmp_path / "heur.pcap", packets))
-        assert [p.frame for p in capture.rtp_packets] == [3, 4]
+                   udp(rtp(1, 0, ssrc=7), 40031, 40030),  # opens a conversation...
+                   udp(rtp(9, 0, ssrc=8), 40030, 40031, B, A),  # ...so the way back is RTP
+                   udp(receiver_report, 40040, 40042),  # type 201 to an even port: RTCP
+                   udp(marked_72, 40050, 40052)]  # in RTCP's range, not whole words: neither
+        return write(path, packets)
+
+    def test_heuristic_takes_version_2_by_its_second_octet_on_any_port(
+            self, tmp_path: Path) -> None:
+        capture = read_pcap(self.heuristic_capture(tmp_path / "heur.pcap"))
+        assert [p.frame for p in capture.rtp_packets] == [1, 3, 4]
+        assert [p.frame for p in capture.rtcp_packets] == [5]
+
+    @pytest.mark.interop
+    def test_heuristic_decides_as_tshark_does(self, tmp_path: Path) -> None:
+        tshark = require_peer("tshark", "tshark")
+        path = self.heuristic_capture(tmp_path / "heur.pcap")
+        listing = subprocess.run(
+            [tshark, "-r", str(path), "-o", "rtp.heuristic_rtp:TRUE",
+             "-o", "rtcp.heuristic_rtcp:TRUE", "-T", "fields", "-e", "frame.number",
+             "-e", "_ws.col.Protocol"], capture_output=True, text=True, timeout=60, check=True)
+        protocols = dict(line.split("\t") for line in listing.stdout.splitlines())
+        capture = read_pcap(path)
+        assert [p.frame for p in capture.rtp_packets] == [
+            int(n) for n, protocol in protocols.items() if protocol == "RTP"]
+        assert [p.frame for p in capture.rtcp_packets] == [
+            int(n) for n, protocol in protocols.items() if protocol == "RTCP"]
 
     def test_ports_other_protocols_own_are_not_rtp(self, tmp_path: Path) -> None:
         capture = read_pcap(write(tmp_path / "dns.pcap", [udp(rtp(1, 0), 40000, 53)]))
