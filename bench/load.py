@@ -36,6 +36,14 @@ divided by the operations of the step: microseconds of CPU per REGISTER and
 per call, at the reported rate. These VMs are noisy (FACTS.md): compare the
 two servers within one run, and read the CPU figures next to the rates.
 
+**Pauses.** ``siplab server`` runs full garbage collections itself, when few
+transactions are open (:func:`~siplab.aio.server.tune_gc_for_serving`):
+CPython's own, under load, walked every lingering transaction and stalled
+the server for a second, and the retransmissions that followed made it fail
+at a third of the rate its CPU allows. After a stall, LabServer reads every
+datagram waiting in its socket before its timers run (so no INVITE is
+retransmitted whose 180 is already there).
+
 **Buffers.** sipp runs with ``-buff_size 4194304``, Kamailio with
 ``maxbuffer=4194304`` (its configuration), and LabServer's
 :class:`~siplab.aio.transport.TransportManager` asks for 4 MiB socket

@@ -45,16 +45,19 @@ register again by themselves); ``impairment=`` makes its UDP lossy
 A process that does nothing but serve (``siplab server``) also calls
 :func:`tune_gc_for_serving`: under load a SIP server keeps every finished
 transaction for up to 32 s, and Python's garbage collector would otherwise
-walk all of them every few seconds, stalling the event loop.
+walk all of them every few seconds, stalling the event loop. A server in
+such a process then runs the full collections itself, at quiet moments.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import ipaddress
 import logging
 import os
 import ssl
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -85,12 +88,25 @@ Listener = tuple[str, int]
 _TRANSPORTS = ("udp", "tcp", "ws", "tls", "wss")
 _SECURE = ("tls", "wss")
 
-#: Generation-1 collections between two full collections (CPython's default is 10).
-FULL_COLLECTION_INTERVAL = 1000
+#: Generation-1 collections between two automatic full collections once
+#: :func:`tune_gc_for_serving` ran (CPython's default is 10): so many that the
+#: automatic ones never come; the server runs them itself (below).
+FULL_COLLECTION_INTERVAL = 1_000_000
+#: Seconds between two looks at whether a full collection would be cheap now.
+QUIET_CHECK_INTERVAL = 30.0
+#: A full collection walks every live object, and a lingering transaction is a
+#: few dozen of them: with fewer open transactions than this it takes a few
+#: milliseconds, so it runs at the next look.
+QUIET_TRANSACTIONS = 2_000
+#: ... and after this many seconds it runs whatever the load, so that garbage
+#: with reference cycles cannot pile up without end.
+FULL_COLLECTION_MAX_INTERVAL = 600.0
+
+_collect_when_quiet = False  # set by tune_gc_for_serving
 
 
 def tune_gc_for_serving() -> None:
-    """Make full garbage collections rare, for a process that only runs a server.
+    """Leave full garbage collections to the server, for a process that only runs one.
 
     CPython frees most objects at once by reference counting; its cyclic
     collector visits young objects often (cheap) and *all* objects in a
@@ -98,19 +114,28 @@ def tune_gc_for_serving() -> None:
     once the old objects grew by a quarter). A server under load keeps every
     finished transaction for up to 64*T1 = 32 s (Timers J, L and M absorb
     retransmissions), hundreds of thousands of objects that are alive and
-    will be freed by reference counting anyway. Walking them all every few
-    seconds cost a third of the server's CPU at a few hundred calls per
-    second, in pauses of up to a second, during which sipp's requests go
-    unanswered and are retransmitted.
+    will be freed by reference counting anyway. Walking them all took a
+    second at a thousand registrations per second (measured with
+    ``gc.callbacks``): a second during which sipp's requests go unanswered
+    and are retransmitted, and the extra load makes the server fall further
+    behind until sipp gives up. Even made a hundred times rarer, one such
+    pause came in every twenty-second step of ``bench/load.py``.
 
-    This keeps the young collections as they are and makes full ones a
-    hundred times rarer. Reference cycles that reach the old generation
-    (few: the proxy and the transactions break theirs) then wait longer to
-    be freed. It changes the whole interpreter, so a Jupyter kernel that
-    runs a :class:`LabServer` next to other work should not call it.
+    So this keeps the young collections as they are and switches the
+    automatic full ones off; every :class:`LabServer` of the process then
+    runs them itself when they are cheap (fewer than
+    :data:`QUIET_TRANSACTIONS` open transactions, looked at every
+    :data:`QUIET_CHECK_INTERVAL` seconds) and at the latest every
+    :data:`FULL_COLLECTION_MAX_INTERVAL` seconds. The proxy, the registrar and
+    the transactions make no reference cycles while serving (the load test,
+    ``tests/load``, checks memory comes back), so little waits for them. It
+    changes the whole interpreter, so a Jupyter kernel that runs a
+    :class:`LabServer` next to other work should not call it.
     """
+    global _collect_when_quiet
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_INTERVAL)
+    _collect_when_quiet = True
 
 
 def is_loopback(host: str) -> bool:
@@ -188,10 +213,12 @@ class LabServer:
         self.domain = domain
         self.ids = ids if ids is not None else IdSource()
         self.timers = timers
-        self.trace = trace
+        self._trace_hook = trace
         self.addresses: list[Peer] = []
         self._core: ServerCore | None = None
         self._driver: EndpointDriver | None = None
+        self._quiet_check: asyncio.TimerHandle | None = None
+        self._last_full_collection = 0.0
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -200,6 +227,18 @@ class LabServer:
         return f"<LabServer {state} {where} ({users}, passwords NOT SHOWN)>"
 
     # -- what it is ---------------------------------------------------------------------
+
+    @property
+    def trace(self) -> Callable[[TraceRecord], None] | None:
+        """Called with every message in and out; may be set (or cleared) at any time."""
+        return self._trace_hook
+
+    @trace.setter
+    def trace(self, hook: Callable[[TraceRecord], None] | None) -> None:
+        # Handed to the transports themselves: without a hook they make no records at all.
+        self._trace_hook = hook
+        if self._driver is not None:
+            self._driver.transports.trace = hook
 
     @property
     def running(self) -> bool:
@@ -305,14 +344,36 @@ class LabServer:
         self._core = ServerCore(config, ids=self.ids, timers=self.timers)
         self._driver = EndpointDriver(self._core, transports, on_event=self._on_event,
                                       queue_events=False)
+        if _collect_when_quiet:
+            self._last_full_collection = time.monotonic()
+            self._quiet_check = asyncio.get_running_loop().call_later(
+                QUIET_CHECK_INTERVAL, self._collect_if_quiet)
         logger.info("lab server running: %s", ", ".join(str(p) for p in bound))
+
+    def _collect_if_quiet(self) -> None:
+        """Run a full collection if it is cheap now, or overdue (see tune_gc_for_serving)."""
+        self._quiet_check = None
+        if not self.running:
+            return
+        stats = self.stats()
+        open_transactions = stats.server_transactions + stats.client_transactions
+        overdue = time.monotonic() - self._last_full_collection >= FULL_COLLECTION_MAX_INTERVAL
+        if open_transactions < QUIET_TRANSACTIONS or overdue:
+            started = time.monotonic()
+            found = gc.collect()
+            self._last_full_collection = time.monotonic()
+            logger.debug("full collection with %d transactions open: %d objects freed in "
+                         "%.0f ms", open_transactions, found,
+                         (self._last_full_collection - started) * 1000)
+        self._quiet_check = asyncio.get_running_loop().call_later(
+            QUIET_CHECK_INTERVAL, self._collect_if_quiet)
 
     def _transport_manager(self) -> TransportManager:
         if self.impairment is None:
-            return TransportManager(trace=self._trace)
+            return TransportManager(trace=self._trace_hook)
         from siplab.aio.lossy import ImpairedTransportManager
 
-        return ImpairedTransportManager(self.impairment, trace=self._trace)
+        return ImpairedTransportManager(self.impairment, trace=self._trace_hook)
 
     def _server_ssl(self) -> ssl.SSLContext:
         from siplab.aio.tls import CertificatePair, lab_certificate, server_context
@@ -336,6 +397,9 @@ class LabServer:
         driver, self._driver = self._driver, None
         if driver is None:
             return
+        if self._quiet_check is not None:
+            self._quiet_check.cancel()
+            self._quiet_check = None
         await driver.transports.close(timeout)
         await driver.close()
         logger.info("lab server stopped")
@@ -348,9 +412,6 @@ class LabServer:
                         traceback: TracebackType | None) -> None:
         await self.stop()
 
-    def _trace(self, record: TraceRecord) -> None:
-        if self.trace is not None:  # read at each message: ``trace`` may be set at any time
-            self.trace(record)
 
     # -- what the core reports ----------------------------------------------------------
 

@@ -115,6 +115,11 @@ MAX_WS_MESSAGE = 65536
 UDP_BUFFER_BYTES = 4 * 1024 * 1024
 #: How many bytes one TCP read asks for.
 READ_SIZE = 65536
+#: Datagrams read at most in one go from a UDP socket (see _UdpEndpoint).
+UDP_DRAIN_LIMIT = 256
+#: Bytes asked for by each read of a UDP socket: more than any datagram holds.
+UDP_READ_SIZE = 65536
+_PEER_CACHE_SIZE = 4096  # source addresses whose Peer is kept, per UDP socket
 #: Seconds a WebSocket closing handshake may take before the socket is dropped.
 CLOSE_TIMEOUT = 2.0
 SIP_SUBPROTOCOL = Subprotocol("sip")
@@ -142,21 +147,56 @@ class TraceRecord:
 
 
 class _UdpEndpoint(asyncio.DatagramProtocol):
-    """A bound UDP socket: every datagram that arrives is one message (§18.2.1)."""
+    """A bound UDP socket: every datagram that arrives is one message (§18.2.1).
 
-    def __init__(self, manager: TransportManager, local: Peer, family: int) -> None:
+    asyncio reads one datagram each time the socket is ready, then runs the
+    timers that are due. Under load, or after the process was held up for a
+    moment, many datagrams wait in the socket: a timer that fires before they
+    are read acts on old news (a client transaction retransmits an INVITE
+    whose 180 is already waiting, and the callee takes the copy for a new
+    mistake). So after each datagram asyncio hands us, we read whatever else
+    is waiting, up to :data:`UDP_DRAIN_LIMIT` datagrams; it also saves a
+    turn of the event loop for each of them.
+    """
+
+    def __init__(self, manager: TransportManager, local: Peer, family: int,
+                 sock: socket.socket | None = None) -> None:
         self.manager = manager
         self.local = local
         self.family = family
+        self.sock = sock  # the socket asyncio reads, read here too (non-blocking)
         self.transport: asyncio.DatagramTransport | None = None
         self._sending_to: Peer | None = None  # so a synchronous send error knows its peer
+        self._peers: dict[tuple[Any, ...], Peer] = {}  # source address -> Peer, for speed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (Python 3.11's selector transport does not subclass DatagramTransport.)
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.manager._received(data, self.local, _peer(addr, "udp"))
+        self.manager._received(data, self.local, self._peer(addr))
+        sock, transport = self.sock, self.transport
+        if sock is None or transport is None:
+            return
+        for _ in range(UDP_DRAIN_LIMIT):  # what else waits (see the class docstring)
+            if transport.is_closing():
+                return
+            try:
+                data, addr = sock.recvfrom(UDP_READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. an ICMP error for an earlier datagram
+                self.error_received(exc)
+                return
+            self.manager._received(data, self.local, self._peer(addr))
+
+    def _peer(self, addr: tuple[Any, ...]) -> Peer:
+        peer = self._peers.get(addr)
+        if peer is None:
+            if len(self._peers) >= _PEER_CACHE_SIZE:
+                self._peers.clear()
+            peer = self._peers[addr] = _peer(addr, "udp")
+        return peer
 
     def error_received(self, exc: Exception) -> None:
         if self._sending_to is not None:
@@ -246,6 +286,7 @@ class TransportManager:
         self.full_text = full_text
         self.client_ssl = client_ssl
         self.resolver = Resolver(timeout=resolve_timeout)
+        self._literal: dict[str, bool] = {}  # host -> is it an address (no lookup needed)?
         self._udp: list[_UdpEndpoint] = []
         self._udp_waiting: list[tuple[bytes, Peer]] = []  # until a lazy UDP socket is bound
         self._tcp_servers: list[tuple[asyncio.Server, Peer]] = []
@@ -266,7 +307,7 @@ class TransportManager:
             sock.bind(address)
             sock.setblocking(False)
             local = _peer(sock.getsockname(), "udp")
-            endpoint = _UdpEndpoint(self, local, family)
+            endpoint = _UdpEndpoint(self, local, family, sock)
             await loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
         except BaseException:
             sock.close()
@@ -415,7 +456,12 @@ class TransportManager:
             message = f"{len(data)} bytes do not fit in a UDP datagram ({MAX_UDP_PAYLOAD} max)"
             self._report(peer, OSError(errno.EMSGSIZE, message))
             return
-        if not is_ip_literal(peer.host):
+        literal = self._literal.get(peer.host)
+        if literal is None:  # remembered: parsing the address on every send is costly
+            if len(self._literal) >= _PEER_CACHE_SIZE:
+                self._literal.clear()
+            literal = self._literal[peer.host] = is_ip_literal(peer.host)
+        if not literal:
             # A name: look it up in a worker thread, never in the loop itself.
             found = self.resolver.cached(peer.host, peer.port)
             if found is None:

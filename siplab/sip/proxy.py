@@ -664,3 +664,7 @@ class ProxyCore:
         # A context and its branches point at each other; undone, reference counting
         # frees them now rather than the garbage collector some time later.
         context.branches.clear()
+        if not self._contexts:  # a dict keeps the room it once needed: give it back
+            self._contexts.clear()
+            if not self._branches:
+                self._branches.clear()

@@ -345,6 +345,12 @@ class ServerCore:
         if method == "CANCEL":
             self.proxy.handle_cancel(request, transaction, now)
             return
+        if method == "REGISTER" and not request.headers.get("Route") and \
+                self.local.is_our_domain(request.uri):
+            # The common case, made short: route preprocessing (§16.4) would only
+            # copy the request, and the registrar reads it without changing it.
+            self._register(request, transaction, peer, now)
+            return
         prepared = self.proxy.prepare(request)
         work = prepared.request
         uri = work.uri

@@ -313,6 +313,8 @@ class TransactionLayer:
             elif self._servers.get(transaction.key) is transaction:
                 del self._servers[transaction.key]
             self._pushed.pop(transaction, None)
+            if not self._pushed:
+                self._release_tables()
             return
         deadline = transaction.get_timer()
         if deadline is not None and self._pushed.get(transaction) != deadline:
@@ -320,6 +322,14 @@ class TransactionLayer:
             heapq.heappush(self._heap, (deadline, next(self._order), transaction))
         if transaction.state in SETTLED_STATES:
             self._settled.append(transaction)
+
+    def _release_tables(self) -> None:
+        """Make the empty tables small again: a Python dict keeps the room it once
+        needed, and after a burst of load that is megabytes holding nothing.
+        ``clear()`` gives the room back (and keeps the table itself)."""
+        for table in (self._clients, self._servers, self._logged, self._pushed):
+            if not table:
+                table.clear()
 
     def _forget_settled(self) -> None:
         for transaction in self._settled:

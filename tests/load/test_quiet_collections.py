@@ -1,0 +1,76 @@
+"""A serving process leaves full garbage collections to its LabServer, which runs them when quiet.
+
+``tune_gc_for_serving`` (what ``siplab server`` calls) switches CPython's
+automatic full collections off: walking every lingering transaction stalled
+the server for a second under load (see its docstring). The LabServer of
+such a process then runs them itself every ``QUIET_CHECK_INTERVAL`` seconds
+when few transactions are open, and at the latest after
+``FULL_COLLECTION_MAX_INTERVAL``. A server in any other process (a notebook's)
+leaves the collector alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+import siplab.aio.server as server_module
+from siplab.aio.server import LabServer, tune_gc_for_serving
+
+
+@pytest.fixture
+def serving_gc(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """tune_gc_for_serving() for one test, with fast checks; yields the collections made."""
+    thresholds = gc.get_threshold()
+    monkeypatch.setattr(server_module, "QUIET_CHECK_INTERVAL", 0.05)
+    collections: list[int] = []
+    real_collect = gc.collect
+
+    def counting_collect(generation: int = 2) -> int:
+        collections.append(generation)
+        return real_collect(generation)
+
+    monkeypatch.setattr(server_module.gc, "collect", counting_collect)
+    try:
+        tune_gc_for_serving()
+        yield collections
+    finally:
+        gc.set_threshold(*thresholds)
+        server_module._collect_when_quiet = False
+
+
+async def _serve_for(seconds: float) -> None:
+    async with LabServer(udp=[("127.0.0.1", 0)], open=True):
+        await asyncio.sleep(seconds)
+
+
+def test_tuning_switches_automatic_full_collections_off(serving_gc: list[int]) -> None:
+    full = gc.get_threshold()[2]
+    assert full == server_module.FULL_COLLECTION_INTERVAL >= 100_000
+
+
+def test_an_idle_server_runs_full_collections_itself(serving_gc: list[int]) -> None:
+    asyncio.run(_serve_for(0.3))
+    assert len(serving_gc) >= 2, serving_gc
+
+
+def test_a_busy_server_waits_until_a_collection_is_overdue(
+        serving_gc: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "QUIET_TRANSACTIONS", 0)  # never quiet enough
+    asyncio.run(_serve_for(0.3))
+    assert serving_gc == []
+    monkeypatch.setattr(server_module, "FULL_COLLECTION_MAX_INTERVAL", 0.1)
+    asyncio.run(_serve_for(0.4))
+    assert serving_gc, "an overdue collection runs whatever the load"
+
+
+def test_without_tuning_the_server_leaves_the_collector_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "QUIET_CHECK_INTERVAL", 0.05)
+    calls: list[int] = []
+    monkeypatch.setattr(server_module.gc, "collect", lambda generation=2: calls.append(1) or 0)
+    asyncio.run(_serve_for(0.3))
+    assert calls == []
