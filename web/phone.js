@@ -17,7 +17,8 @@
 //   await phone.answer({video})                   -> {ok, status, reason, cause}
 //   await phone.hangup()
 //   await phone.stats()   -> {packetsReceived, packetsSent, audioLevel, totalAudioEnergy,
-//                             codec, dtlsState, srtpCipher, video: {...}, ...} of the
+//                             codec, dtlsState, srtpCipher, remoteInbound, video: {...},
+//                             ...} of the
 //                             current or last call (null before any)
 //   phone.state           -> "idle" | "calling" | "ringing" | "established"
 //   phone.lastCall        -> {ok, status, reason, cause} of the call that ended last
@@ -329,8 +330,10 @@ class BasePhone {
   // The numbers a student would read in chrome://webrtc-internals, from the
   // standard getStats() report (W3C webrtc-stats): RTP packets of the audio
   // stream in each direction, and the level of the audio received.
-  // Also the transport (DTLS state, the SRTP cipher DTLS agreed, RFC 5764) and
-  // the video stream in each direction (frames decoded and encoded).
+  // Also the transport (DTLS state, the SRTP cipher DTLS agreed, RFC 5764), the
+  // video stream in each direction (frames decoded and encoded), and what the
+  // peer's RTCP receiver reports say of the audio we send (remote-inbound-rtp,
+  // RFC 3550 §6.4.1: its losses, jitter in seconds, the round-trip time).
   async stats() {
     const pc = this.peerConnection();
     if (!pc) return null;
@@ -344,6 +347,7 @@ class BasePhone {
       codec: null,
       dtlsState: null,
       srtpCipher: null,
+      remoteInbound: null,
       video: { framesDecoded: 0, frameWidth: null, frameHeight: null, framesEncoded: 0,
         codec: null },
     };
@@ -376,6 +380,9 @@ class BasePhone {
         if (codec) result.codec = `${codec.mimeType}/${codec.clockRate}`;
       } else if (s.type === "outbound-rtp") {
         result.packetsSent = s.packetsSent;
+      } else if (s.type === "remote-inbound-rtp") {
+        result.remoteInbound = { packetsLost: s.packetsLost, fractionLost: s.fractionLost,
+          jitter: s.jitter, roundTripTime: s.roundTripTime ?? null };
       }
     });
     return result;

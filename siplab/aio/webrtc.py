@@ -25,7 +25,9 @@ the same encoders as on the plain path (a
 and what arrives is played as on the plain path too: each decrypted audio
 packet is taken before aiortc sees it, into the same
 :class:`~siplab.aio.playout.Playout` (jitter buffer, siplab's decoders) and the
-same :class:`~siplab.aio.audio.Recorder`, on the loop's shared media clock.
+same :class:`~siplab.aio.audio.Recorder`, on the loop's shared media clock,
+and reported on to the peer in siplab's own RTCP receiver reports
+(:mod:`siplab.aio.webrtc_rtcp`, RFC 3550 §6.4.2), since aiortc never sees it.
 (aiortc would decode each stream in a thread of its own and hand every frame
 back to the event loop: twice the CPU per call, see bench/webrtc.py.) On top:
 optional VP8 video (a test pattern out, RGB arrays in: :attr:`WebRtcEndpoint.video`)
@@ -78,9 +80,11 @@ from siplab.aio.webrtc_aiortc import (
     ice_addresses_for,
     peer_configuration,
     send_rtp,
+    tap_rtcp,
     tap_rtp,
 )
 from siplab.aio.webrtc_data import DataChannel
+from siplab.aio.webrtc_rtcp import RTCP_INTERVAL, AudioReports, cname_in_sdp
 from siplab.aio.webrtc_tracks import PatternTrack, SourceTrack, VideoSink
 from siplab.errors import InvalidStateError, LocalProtocolError
 from siplab.ids import IdSource
@@ -113,6 +117,9 @@ class WebRtcEndpoint:
     accept_answer(answer)``. ``host`` is the user agent's address: on loopback the
     ICE candidates are on loopback too (``ice_addresses`` overrides).
     """
+
+    #: Mean seconds between our RTCP reports on the received audio (a lab may shorten it).
+    rtcp_interval = RTCP_INTERVAL
 
     def __init__(self, *, host: str = "127.0.0.1", ids: IdSource | None = None,
                  source: AudioSource | None = None, recorder: Recorder | None = None,
@@ -162,6 +169,8 @@ class WebRtcEndpoint:
         self._audio_pts: frozenset[int] = frozenset()
         self._event_pts: frozenset[int] = frozenset()
         self.local_ssrc = 0
+        #: Our RTCP reports on the received audio, from its first packet on.
+        self.reports: AudioReports | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else self.pc.connectionState
@@ -334,6 +343,7 @@ class WebRtcEndpoint:
             self._transport = self.pc.sctp.transport
         if self._transport is not None:
             tap_rtp(self._transport, self._tap)
+            tap_rtcp(self._transport, self._on_rtcp)
 
     # -- the negotiation becomes sound -------------------------------------------------------
 
@@ -401,6 +411,8 @@ class WebRtcEndpoint:
         elif state in ("failed", "closed") and not self._connected.done():
             self._connected.set_exception(WebRtcError(f"the connection {state}"))
             self._connected.exception()
+        if state in ("failed", "closed") and self.reports is not None:
+            self.reports.stop()
 
     def _tap(self, data: bytes, arrival_ms: int) -> bool:
         """Every decrypted RTP packet, before aiortc: events and audio are ours (True:
@@ -422,12 +434,27 @@ class WebRtcEndpoint:
         self.octets_received += len(packet.payload)
         if self.first_packet_time is None:
             self.first_packet_time = now
+            self._start_reports()
         self.remote_ssrc = packet.ssrc
         self.receiver.receive(packet, now)
         self.wireshark.receive(packet, now)
         if self._playing:  # on hold, what arrives is not played (nor recorded)
             self.playout.push(packet, now, audio=True)
         return True
+
+    def _start_reports(self) -> None:
+        """The first audio packet: report on it as our audio source (webrtc_rtcp)."""
+        if self._transport is None or self.reports is not None or self.closed:
+            return
+        cname = cname_in_sdp(self.pc.localDescription.sdp, self.local_ssrc)
+        self.reports = AudioReports(self._loop, self._transport, self.receiver,
+                                    ssrc=self.local_ssrc, cname=cname, ids=self._ids,
+                                    spawn=self._spawn, interval=self.rtcp_interval)
+        self.reports.start()
+
+    def _on_rtcp(self, data: bytes) -> None:
+        if self.reports is not None:
+            self.reports.receive(data)
 
     def _arm_dtmf_timer(self) -> None:
         if self._dtmf_timer is not None:
@@ -474,6 +501,7 @@ class WebRtcEndpoint:
         """The same snapshot as the plain path's (sent = frames given to aiortc's encoder)."""
         params = self.params
         track = self.track
+        reports = self.reports
         return RtpStats(
             codec=self.codec, payload_type=params.payload_type if params else None,
             ssrc=self.local_ssrc, remote_ssrc=self.remote_ssrc, remote_address=None,
@@ -487,7 +515,10 @@ class WebRtcEndpoint:
             wireshark_lost=self.wireshark.lost, frames_played=self.frames_played,
             concealed_frames=self.playout.concealed_frames,
             late_arrivals=self.playout.late_arrivals, first_packet_time=self.first_packet_time,
-            first_audio_time=self.first_audio_time, rtcp_sent=0, rtcp_received=0, rtt_ms=None,
+            first_audio_time=self.first_audio_time,
+            rtcp_sent=reports.sent if reports else 0,
+            rtcp_received=reports.received if reports else 0,
+            rtt_ms=reports.rtt * 1000 if reports and reports.rtt is not None else None,
         )
 
     async def peer_stats(self) -> dict[str, Any]:
@@ -507,6 +538,8 @@ class WebRtcEndpoint:
         if self.closed:
             return
         self.closed = True
+        if self.reports is not None:
+            self.reports.stop()
         if self._play_tick is not None:
             self._play_tick.cancel()
         if self._dtmf_timer is not None:

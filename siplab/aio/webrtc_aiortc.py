@@ -1,10 +1,11 @@
-"""The three places where siplab reaches past aiortc's public API, each one explained.
+"""The places where siplab reaches past aiortc's public API, each one explained.
 
 siplab's WebRTC path (:mod:`siplab.aio.webrtc`) is aiortc's ``RTCPeerConnection``
 used through its W3C-style API: tracks, transceivers, codec preferences,
 ``createOffer``/``createAnswer``, data channels. Three things a SIP lab needs
-are not in that API (aiortc 1.16, aioice 0.13); they are done here, and only
-here, so that a student (or an aiortc upgrade) finds them in one page.
+are not in that API (aiortc 1.16, aioice 0.13), and a fourth follows from the
+second; they are done here, and only here, so that a student (or an aiortc
+upgrade) finds them in one page.
 
 1. **ICE host candidates on loopback** (RFC 8445 §5.1.1.1). aioice gathers one
    host candidate per address of the machine, from ``aioice.ice.get_host_addresses``,
@@ -33,7 +34,13 @@ here, so that a student (or an aiortc upgrade) finds them in one page.
    which decodes only the video.
 3. **Sending RFC 4733 DTMF.** :func:`send_rtp` hands an RTP packet siplab
    built to the transport's ``_send_rtp``, which SRTP-protects it (RFC 3711)
-   and sends it on the ICE pair, exactly as aiortc's own sender does.
+   and sends it on the ICE pair, exactly as aiortc's own sender does. The same
+   call sends siplab's RTCP receiver reports about the audio it plays: aiortc's
+   ``_send_rtp`` tells RTCP from RTP (RFC 5761 §4) and protects it as SRTCP.
+4. **Reading the peer's RTCP** (RFC 3550 §6.4). :func:`tap_rtcp` shows each
+   decrypted RTCP compound of the call's transport to siplab
+   (:mod:`siplab.aio.webrtc_rtcp`: the peer's SR sets the LSR our reports echo)
+   and then hands it on to aiortc's router unchanged.
 
 Also here: :func:`peer_configuration`, the ``RTCConfiguration`` siplab uses: no
 STUN or TURN server (aiortc would otherwise ask ``stun.l.google.com``, out of
@@ -45,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -60,8 +68,12 @@ __all__ = [
     "machine_addresses",
     "tap_rtp",
     "send_rtp",
+    "tap_rtcp",
     "RtpTap",
+    "RtcpTap",
 ]
+
+logger = logging.getLogger("siplab.webrtc")
 
 #: The addresses aioice gathers host candidates on inside :func:`host_addresses_scope`.
 _SCOPED_ADDRESSES: ContextVar[tuple[str, ...] | None] = ContextVar(
@@ -72,6 +84,9 @@ _WRAPPER_FLAG = "_siplab_scoped"
 
 #: Called with each decrypted RTP packet and its arrival (ms); True means "consumed".
 RtpTap = Callable[[bytes, int], bool]
+
+#: Called with each decrypted RTCP compound, which then goes on to aiortc.
+RtcpTap = Callable[[bytes], None]
 
 
 def peer_configuration() -> RTCConfiguration:
@@ -157,8 +172,30 @@ def tap_rtp(transport: RTCDtlsTransport, tap: RtpTap) -> None:
     transport._handle_rtp_data = tapped  # type: ignore[method-assign]
 
 
+def tap_rtcp(transport: RTCDtlsTransport, tap: RtcpTap) -> None:
+    """Let ``tap`` see every decrypted RTCP compound of ``transport``, then aiortc routes it.
+
+    Instance-level, like :func:`tap_rtp`; the tap only looks: aiortc's senders
+    still read the peer's report blocks (its ``remote-inbound-rtp`` statistics).
+    """
+    original: Callable[..., Any] = transport._handle_rtcp_data
+    if getattr(original, "_siplab_tap", None) == tap:
+        return
+
+    async def tapped(data: bytes) -> None:
+        try:
+            tap(data)
+        except Exception:  # a bug in siplab's reading must not stop aiortc's receive loop
+            logger.exception("siplab could not read an RTCP compound")
+        await original(data)
+
+    tapped._siplab_tap = tap  # type: ignore[attr-defined]
+    transport._handle_rtcp_data = tapped  # type: ignore[method-assign]
+
+
 async def send_rtp(transport: RTCDtlsTransport, packet: bytes) -> bool:
-    """SRTP-protect and send one RTP packet siplab built; False if the transport is down."""
+    """SRTP-protect and send one RTP (or SRTCP-protect one RTCP) packet siplab built; False
+    if the transport is down."""
     try:
         await transport._send_rtp(packet)
     except ConnectionError:

@@ -127,7 +127,9 @@ def test_browser_calls_siplab_answer_and_each_hears_the_other(
     ``siplab answer`` (a real process) answers the offer on its WebRTC path
     with Opus, its first choice, sends a 440 Hz tone and records what it
     hears. The browser decodes the tone (getStats: a second of packets, audio
-    energy above zero); after the
+    energy above zero), and siplab's RTCP receiver reports about the browser's
+    audio reach it (getStats: remote-inbound-rtp, no loss, a round-trip time);
+    after the
     browser's BYE, ``siplab answer`` prints its line for the call: the packets
     it received and the RMS of the beeps it heard, which its WAV holds too.
     """
@@ -141,7 +143,15 @@ def test_browser_calls_siplab_answer_and_each_hears_the_other(
     assert_webrtc_transport(stats)
     assert stats["codec"] == "audio/opus/48000", stats  # siplab's first choice
     assert stats["totalAudioEnergy"] > 0, stats  # siplab's tone, decoded by the browser
-    alice.page.wait_for_timeout(500)  # the fake microphone beeps: let two beeps reach siplab
+    # siplab's RTCP receiver reports on the browser's audio (RFC 3550 §6.4.2), the first
+    # 1.25 to 3.75 s after the first packet: the browser's remote-inbound-rtp.
+    stats = alice.wait_for_stats(
+        lambda s: s["remoteInbound"] is not None and s["remoteInbound"]["roundTripTime"]
+        is not None, "an RTCP receiver report from siplab with a round-trip time")
+    report = stats["remoteInbound"]
+    assert report["packetsLost"] == 0, report  # loopback
+    assert 0 <= report["jitter"] < 0.02, report  # seconds
+    assert 0 <= report["roundTripTime"] < 0.5, report
     alice.hangup()
     alice.wait_until("phone.state === 'idle'")
 
