@@ -149,7 +149,9 @@ class RtcpReporter:
         self.received += 1
         self.log.append((now, "in", packets))
         for packet in packets:
-            if isinstance(packet, SenderReport):
+            # Only the SR of the source we report on sets LSR (RFC 3550 §6.4.1): a
+            # compound may carry other senders' SRs too (a bundled video, a mixer).
+            if isinstance(packet, SenderReport) and self.receiver.ssrc in (packet.ssrc, None):
                 self.receiver.on_sender_report(packet, now)
             if isinstance(packet, SenderReport | ReceiverReport):
                 for block in packet.reports:

@@ -85,6 +85,31 @@ def test_the_peers_report_about_our_stream_gives_the_round_trip_time() -> None:
     run(scenario())
 
 
+def test_only_the_reported_sources_sr_sets_lsr() -> None:
+    async def scenario() -> None:
+        alice_out: list[bytes] = []
+        carol_out: list[bytes] = []
+        bob_out: list[bytes] = []
+        alice, carol, bob = reporter(alice_out, 1), reporter(carol_out, 4), reporter(bob_out, 2)
+        loop = asyncio.get_running_loop()
+        bob.receiver.receive(alice.sender.next_packet(bytes(160), 160), loop.time())
+        carol.sent_media = True
+        carol.sender.next_packet(bytes(160), 160)
+        carol.send_report()  # an SR from a source bob does not report on
+        bob.receive(carol_out[-1], loop.time())
+        bob.send_report()
+        [block] = parse_rtcp(bob_out[-1])[0].reports
+        assert (block.ssrc, block.lsr, block.dlsr) == (alice.sender.ssrc, 0, 0)
+        alice.sent_media = True
+        alice.send_report()  # alice's own SR does count
+        bob.receive(alice_out[-1], loop.time())
+        bob.send_report()
+        [block] = parse_rtcp(bob_out[-1])[0].reports
+        assert block.lsr != 0
+
+    run(scenario())
+
+
 def test_bye_ends_the_reports_and_invalid_rtcp_is_ignored() -> None:
     async def scenario() -> None:
         sent: list[bytes] = []
