@@ -116,7 +116,8 @@ __all__ = [
 #: What a client accepts by default, strongest first (a name covers its -sess variant).
 DEFAULT_SUPPORTED = ("SHA-256", "MD5")
 
-_HASHLIB_NAMES = {"MD5": "md5", "SHA-256": "sha256"}
+# The constructors themselves: hashlib.new(name) looks the name up on every call.
+_HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 _MAX_REMEMBERED_NONCES = 32
 
 
@@ -134,7 +135,7 @@ class UnsupportedChallenge(RemoteProtocolError):
 def _hex_digest(algorithm: str, data: bytes) -> str:
     # MD5 is required by the protocol here, not chosen for security.
     base = algorithm.removesuffix("-sess")
-    return hashlib.new(_HASHLIB_NAMES[base], data, usedforsecurity=False).hexdigest()
+    return _HASHES[base](data, usedforsecurity=False).hexdigest()
 
 
 def compute_response(

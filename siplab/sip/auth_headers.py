@@ -153,6 +153,14 @@ _SEPARATORS_RE = re.compile(r"[ \t,]*")
 _AUTH_PARAM_RE = re.compile(
     r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*(?:\"([^\"\\\\]*)\"|([^ \t,\"]+))[ \t]*(?=,|\Z)"
 )
+# The whole value in that spelling at once: "Digest", then name=value pairs
+# separated by one comma (and blanks). A value that matches is read by one
+# finditer with the same pair expression; any other goes through the loop.
+_PAIR = r"[A-Za-z0-9\-.!%*_+`'~]+[ \t]*=[ \t]*(?:\"[^\"\\\\]*\"|[^ \t,\"]+)"
+_ALL_PAIRS_RE = re.compile(
+    rf"[Dd][Ii][Gg][Ee][Ss][Tt][ \t]+{_PAIR}(?:[ \t]*,[ \t]*{_PAIR})*[ \t]*\Z"
+)
+_PAIR_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*(?:\"([^\"\\\\]*)\"|([^ \t,\"]+))")
 
 
 def _read_auth_params(value: str, what: str) -> dict[str, tuple[str, str, bool]]:
@@ -167,10 +175,20 @@ def _read_auth_params(value: str, what: str) -> dict[str, tuple[str, str, bool]]
     if _CONTROL_RE.search(value):
         raise SipParseError("control character in header value", where=what)
     text = value.strip(" \t")
+    if _ALL_PAIRS_RE.match(text):  # sipp's, JsSIP's and siplab's own spelling
+        pairs = _PAIR_RE.findall(text, 6)  # after "Digest"
+        # A token value is never empty, so an empty token group means a quoted value.
+        params: dict[str, tuple[str, str, bool]] = {
+            name.lower(): (name, token_value, False) if token_value else (name, quoted, True)
+            for name, quoted, token_value in pairs
+        }
+        if len(params) == len(pairs):
+            return params
+        return _read_auth_params_carefully(text, what)  # a name twice: say so carefully
     scheme = _DIGEST_RE.match(text)
     if scheme is None:
         return _read_auth_params_carefully(text, what)
-    params: dict[str, tuple[str, str, bool]] = {}
+    params = {}
     position, end = scheme.end(), len(text)
     while True:
         position = _SEPARATORS_RE.match(text, position).end()  # type: ignore[union-attr]

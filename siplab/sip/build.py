@@ -131,7 +131,10 @@ def build_response(
     if to_tag is not None and status != 100:
         to_address = request.to if to_value else parse_address(to_value)
         if to_address.tag is None:
-            to_value = str(to_address.with_param("tag", to_tag))
+            # The request's To as written, with the tag after its parameters: the
+            # address str(to_address.with_param("tag", to_tag)) would write, without
+            # writing it out again (§8.2.6.2: the request's To, plus a tag).
+            to_value = f"{to_value};tag={to_tag}"
     from_value = request.headers.get("From") or ""
     lines += [("From", from_value), ("To", to_value)]
     for name in _COPIED[1:]:
@@ -148,7 +151,9 @@ def build_response(
     if body and content_type:
         lines.append(("Content-Type", content_type))
     lines.append(("Content-Length", str(len(body))))
-    return Response(status, reason, lines, body)
+    response = Response(status, reason, lines, body)
+    response.share_parsed(request)
+    return response
 
 
 def build_cancel(request: Request) -> Request:

@@ -117,6 +117,9 @@ def _known_keys() -> dict[str, str]:
 
 def header_key(name: str) -> str:
     """The lookup key of a header name: lower case, compact form expanded."""
+    known = _KNOWN_KEYS.get(name)  # the usual spellings, worked out once
+    if known is not None:
+        return known
     key = name.lower()
     if len(key) == 1:
         return _COMPACT_KEYS.get(key, key)

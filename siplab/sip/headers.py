@@ -118,8 +118,26 @@ class Address:
 WILDCARD = Address(SipUri("invalid"), wildcard=True)
 
 
+# Addresses already read, text -> Address: the same memo as parse_uri's (an
+# Address is immutable too). To and Contact repeat from one REGISTER to the next.
+_MEMO: dict[str, Address] = {}
+_MEMO_SIZE = 256
+_MEMO_TEXT = 128  # longer texts are not kept: a flood of junk must not pin memory
+
+
 def parse_address(text: str) -> Address:
     """Parse one name-addr or addr-spec with its parameters (§20.10, §25.1)."""
+    address = _MEMO.get(text)
+    if address is None:
+        address = _parse_address(text)
+        if len(text) <= _MEMO_TEXT:
+            if len(_MEMO) >= _MEMO_SIZE:
+                _MEMO.clear()
+            _MEMO[text] = address
+    return address
+
+
+def _parse_address(text: str) -> Address:
     text = text.strip()
     if text == "*":
         return WILDCARD

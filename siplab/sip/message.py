@@ -150,6 +150,18 @@ class Message:
             found = cache[key] = parse(text)
         return cast(T, found)
 
+    def share_parsed(self, other: Message) -> None:
+        """Start from ``other``'s parsed header values (a response from its request's).
+
+        The cache is keyed by parser and header text, so an entry is only ever
+        found for a header whose text is the same in both messages (the Via,
+        From, Call-ID and CSeq a response copies): the response skips parsing
+        them again, and any header it changed is parsed afresh.
+        """
+        if other._parsed:
+            self._parsed = dict(other._parsed)
+        self._cseq = other._cseq
+
     def forget_parsed(self) -> None:
         """Drop the parsed header values (they are parsed again when read).
 
@@ -199,11 +211,11 @@ class Message:
 
     @property
     def from_(self) -> Address:
-        return self._parse_once(parse_address, self._required("from", "From"))
+        return self._parse_once(parse_address, self._required("from", "From").strip(" \t"))
 
     @property
     def to(self) -> Address:
-        return self._parse_once(parse_address, self._required("to", "To"))
+        return self._parse_once(parse_address, self._required("to", "To").strip(" \t"))
 
     @property
     def from_tag(self) -> str | None:
@@ -225,7 +237,8 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        vias = self._parse_once(_vias, self._required("via", "Via"))
+        # Stripped, as ``via`` and a response's copied lines have it: one cache key.
+        vias = self._parse_once(_vias, self._required("via", "Via").strip(" \t"))
         if not vias:
             raise SipParseError("empty Via header", where="header 'Via'")
         return vias[0]

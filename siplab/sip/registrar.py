@@ -176,6 +176,11 @@ class LocationService:
             self._count += 1
             self._by_contact.setdefault(_contact_key(binding.uri), []).append(binding)
             heapq.heappush(self._heap, (binding.expires_at, next(self._order), binding))
+        if len(self._heap) > 2 * self._count + 64:
+            # Every refresh leaves the replaced binding's entry behind, until its
+            # old expiry time (an hour, say): keep the heap to the live ones.
+            self._heap = [entry for entry in self._heap if self._alive(entry[2])]
+            heapq.heapify(self._heap)
 
     def remove(self, binding: Binding) -> bool:
         """Remove one binding (its flow failed, say); False if it was not stored."""

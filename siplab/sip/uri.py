@@ -172,8 +172,28 @@ _COMMON_SIP_RE = re.compile(
 )
 
 
+# URIs already read, text -> URI. A server reads the same few URIs over and
+# over (its own Request-URI, each user's AOR and contact), and a URI is
+# immutable, so handing out the one parsed before is the same as parsing again.
+# Only successes are kept; the memo is emptied when full, which bounds it.
+_MEMO: dict[str, Uri] = {}
+_MEMO_SIZE = 256
+_MEMO_TEXT = 128  # longer texts are not kept: a flood of junk must not pin memory
+
+
 def parse_uri(text: str) -> Uri:
     """Parse a URI; raises :class:`SipParseError` saying what is wrong."""
+    uri = _MEMO.get(text)
+    if uri is None:
+        uri = _parse_uri(text)
+        if len(text) <= _MEMO_TEXT:
+            if len(_MEMO) >= _MEMO_SIZE:
+                _MEMO.clear()
+            _MEMO[text] = uri
+    return uri
+
+
+def _parse_uri(text: str) -> Uri:
     common = _COMMON_SIP_RE.match(text)
     if common is not None:  # a server reads several URIs per message: the quick way
         scheme, user, host, port, paramtext = common.groups()
@@ -267,6 +287,8 @@ def uri_equal(a: Uri, b: Uri) -> bool:
     ``user``, ``ttl``, ``method``, ``maddr`` and ``transport`` must agree when either
     has them; other parameters are compared only when both have them.
     """
+    if a == b:  # the same fields, as written: equal under every rule below
+        return True
     if isinstance(a, SipUri) and isinstance(b, SipUri):
         if a.scheme != b.scheme or a.port != b.port:
             return False
