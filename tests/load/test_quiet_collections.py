@@ -75,7 +75,7 @@ def test_a_busy_server_waits_until_a_collection_is_overdue(
     assert serving_gc == []
     monkeypatch.setattr(server_module, "FULL_COLLECTION_MAX_INTERVAL", 0.1)
     asyncio.run(_serve_until(lambda: bool(serving_gc)))  # an overdue one runs whatever the load
-    assert serving_gc and set(serving_gc) == {2}  # full collections
+    assert set(serving_gc) == {2}  # full collections, at least one
 
 
 def test_without_tuning_the_server_leaves_the_collector_alone(
