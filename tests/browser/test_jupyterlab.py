@@ -196,15 +196,16 @@ def run_all_cells(page: Page) -> None:
     """JupyterLab's menu: Run > Run All Cells, once the kernel is idle.
 
     The command acts on the notebook that has the focus; while JupyterLab is
-    still settling right after loading it may do nothing, so the first cell's
-    prompt is checked (``[*]`` or a number) and the menu used again if needed.
+    still settling right after loading it may do nothing, so the first code
+    cell's prompt is checked (``[*]`` or a number; a markdown cell has none)
+    and the menu used again if needed.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.get_by_text("| Idle").first.wait_for(timeout=WIDGETS_SHOWN * 1000)
-    first_prompt = page.locator(".jp-Cell .jp-InputPrompt").first
+    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
     for _ in range(3):
-        page.locator(".jp-Cell").first.click()
+        page.locator(".jp-CodeCell").first.click()
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
         with contextlib.suppress(PlaywrightTimeout):

@@ -30,6 +30,7 @@ from tests.browser.test_jupyterlab import (
     STEP,
     WIDGETS_SHOWN,
     JupyterLab,
+    run_all_cells,
 )
 from tests.browser.test_jupyterlab import jupyterlab as jupyterlab  # the fixture, reused
 
@@ -64,28 +65,6 @@ def wait_for_output(page: Page, pattern: str, timeout: float) -> None:
         "(pattern) => [...document.querySelectorAll('.jp-OutputArea-output')]"
         ".some((element) => new RegExp(pattern).test(element.textContent))",
         arg=pattern, timeout=timeout * 1000)
-
-
-def run_all_cells(page: Page) -> None:
-    """*Run > Run All Cells* once the kernel is idle, again if JupyterLab was still settling.
-
-    The notebook opens with markdown, so the first *code* cell's prompt tells
-    whether the run started (``[*]`` or a number).
-    """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    page.get_by_text("| Idle").first.wait_for(timeout=WIDGETS_SHOWN * 1000)
-    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
-    for _ in range(3):
-        page.locator(".jp-CodeCell").first.click()
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        with contextlib.suppress(PlaywrightTimeout):
-            page.wait_for_function(
-                "(element) => /\\[[*0-9]+\\]/.test(element.textContent)",
-                arg=first_prompt.element_handle(), timeout=5000)
-            return
-    pytest.fail("Run > Run All Cells did not start the notebook")
 
 
 def exercise_cell_index(page: Page) -> int:
