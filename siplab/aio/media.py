@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar
 
 from siplab.aio.audio import AudioSource, Recorder, source_from
 from siplab.aio.rtp import RtpEndpoint
@@ -42,17 +42,28 @@ if TYPE_CHECKING:
     from siplab.aio.transport import TraceRecord
     from siplab.aio.webrtc_media import WebRtcMedia
 
-__all__ = ["CallMedia", "MediaPool", "AnyMedia"]
+__all__ = ["CallMedia", "MediaOfACall", "MediaPool", "AnyMedia"]
 
 logger = logging.getLogger("siplab.media")
 
 
-class CallMedia:
-    """A call's Call, RTP endpoint, source and recorder (see the module docstring)."""
+EndpointT = TypeVar("EndpointT", bound="DigitEndpoint")
 
-    path = MediaPath.PLAIN
 
-    def __init__(self, call: Call, endpoint: RtpEndpoint, source: AudioSource,
+class DigitEndpoint(Protocol):
+    """What both media paths' endpoints offer the call's media: a hook for DTMF heard."""
+
+    on_dtmf: Callable[[str], None] | None
+
+
+class MediaOfACall(Generic[EndpointT]):
+    """What a call's media holds on either path: the Call, the endpoint, source and recorder.
+
+    The endpoint's RFC 4733 receiver reports each key to :attr:`on_dtmf` as a
+    :class:`~siplab.call.DtmfPress`, as SIP INFO keys are.
+    """
+
+    def __init__(self, call: Call, endpoint: EndpointT, source: AudioSource,
                  recorder: Recorder | None) -> None:
         self.call = call
         self.endpoint = endpoint
@@ -62,6 +73,17 @@ class CallMedia:
         self.started = False
         self.closed = False
         endpoint.on_dtmf = self._rtp_digit
+
+    def _rtp_digit(self, digit: str) -> None:
+        """The endpoint's RFC 4733 receiver heard a key press: pass it to the session."""
+        if self.on_dtmf is not None:
+            self.on_dtmf(DtmfPress(digit, "rfc4733"))
+
+
+class CallMedia(MediaOfACall[RtpEndpoint]):
+    """A call's Call, RTP endpoint, source and recorder (see the module docstring)."""
+
+    path = MediaPath.PLAIN
 
     @classmethod
     async def open(cls, *, host: str, capabilities: Capabilities, ids: IdSource,
@@ -111,13 +133,6 @@ class CallMedia:
             self.started = True
             logger.info("media started: %s to %s:%d, %s", params.codec_name,
                         params.remote_address, params.remote_port, params.direction)
-
-    # -- DTMF ----------------------------------------------------------------------------------
-
-    def _rtp_digit(self, digit: str) -> None:
-        """The endpoint's RFC 4733 receiver heard a key press: pass it to the session."""
-        if self.on_dtmf is not None:
-            self.on_dtmf(DtmfPress(digit, "rfc4733"))
 
     # -- the end ---------------------------------------------------------------------------------
 

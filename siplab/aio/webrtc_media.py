@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
 
 from siplab.aio.audio import AudioSource, Recorder, source_from
+from siplab.aio.media import MediaOfACall
 from siplab.aio.webrtc import WebRtcEndpoint, WebRtcError
-from siplab.call import Call, DtmfPress, MediaPath
+from siplab.call import Call, MediaPath
 from siplab.ids import IdSource
 from siplab.sdp import Capabilities, NegotiationError
 from siplab.sdp.errors import WARNING_MEDIA_TYPE
@@ -49,22 +49,15 @@ def webrtc_capabilities(capabilities: Capabilities) -> Capabilities:
                    video=capabilities.video or ("VP8",))
 
 
-class WebRtcMedia:
+class WebRtcMedia(MediaOfACall[WebRtcEndpoint]):
     """A call's Call, WebRTC endpoint, source and recorder (see the module docstring)."""
 
     path = MediaPath.WEBRTC
 
     def __init__(self, call: Call, endpoint: WebRtcEndpoint, source: AudioSource,
                  recorder: Recorder | None) -> None:
-        self.call = call
-        self.endpoint = endpoint
-        self.source = source
-        self.recorder = recorder
-        self.on_dtmf: Callable[[DtmfPress], Any] | None = None
-        self.started = False
-        self.closed = False
+        super().__init__(call, endpoint, source, recorder)
         self._answering: asyncio.Task[None] | None = None
-        endpoint.on_dtmf = self._rtp_digit
 
     @classmethod
     async def open(cls, *, host: str, capabilities: Capabilities, ids: IdSource,
@@ -124,12 +117,6 @@ class WebRtcMedia:
             await self.endpoint.accept_answer(answer)
         except WebRtcError as error:
             logger.warning("the WebRTC engine refused the answer: %s", error)
-
-    # -- DTMF ----------------------------------------------------------------------------------
-
-    def _rtp_digit(self, digit: str) -> None:
-        if self.on_dtmf is not None:
-            self.on_dtmf(DtmfPress(digit, "rfc4733"))
 
     # -- the end ---------------------------------------------------------------------------------
 
