@@ -50,6 +50,7 @@ from types import TracebackType
 
 import pytest
 
+from siplab.lab.kamailio import free_port
 from siplab.sip.transport import Peer
 from tests.helpers import require_peer
 
@@ -96,21 +97,6 @@ def require_module(module: str, package: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message} (CI=true: scripts/install.sh should have installed it)")
     pytest.skip(message)
-
-
-def free_port() -> int:
-    """A port number free for both UDP and TCP on 127.0.0.1 (Kamailio binds both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((LOOPBACK, 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((LOOPBACK, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no port free for both UDP and TCP on 127.0.0.1")
 
 
 class Kamailio:
