@@ -223,6 +223,20 @@ class DigestServer:
         value: float = _ISSUED.unpack(issued)[0]
         return value
 
+    def stateless_tag(self, request: Request) -> str:
+        """A To tag for a response sent without keeping state (RFC 3261 §8.2.7).
+
+        A stateless UAS must give a retransmitted request the same To tag as
+        the first copy, and it remembers nothing: so the tag is computed from
+        what the copies share (top Via, Call-ID, From tag, CSeq), signed with
+        the secret so that nobody can predict it.
+        """
+        headers = request.headers
+        parts = [(headers.get(name) or "").encode("utf-8")
+                 for name in ("Via", "Call-ID", "CSeq")]
+        mac = self._mac(b"to-tag", *parts, (request.from_tag or "").encode("utf-8"))
+        return mac[:5].hex()
+
     def challenge(self, now: float, *, stale: bool = False) -> list[Challenge]:
         """One challenge per algorithm, in the configured order, sharing a fresh nonce."""
         nonce = self.make_nonce(now)

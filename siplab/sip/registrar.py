@@ -311,6 +311,30 @@ class Registrar:
 
     # -- the eight steps of §10.3 --------------------------------------------------------
 
+    def stateless_challenge(self, request: Request, now: float) -> Response | None:
+        """The 401 for a REGISTER without credentials, or None if it needs more thought.
+
+        Most REGISTERs a registrar sees carry no credentials yet (a phone's
+        first try, RFC 3665 §2.1), and every one gets the same kind of answer:
+        a 401 with a fresh nonce. RFC 3261 §8.2.7 lets a UAS send such
+        challenges *statelessly*, with no server transaction: a retransmitted
+        REGISTER simply gets another 401 (with its own nonce, and the same To
+        tag: :meth:`~siplab.sip.auth_server.DigestServer.stateless_tag`). The
+        registrar as a whole cannot be stateless ("this rules out stateless
+        registrars", §8.2.7): the REGISTER with credentials changes bindings,
+        and its 200 goes through a transaction. Kamailio answers the same way.
+
+        The caller has checked that the Request-URI names our domain (step 1);
+        a request with a ``Require`` header (step 2) or with credentials goes
+        the stateful way.
+        """
+        if (self.users is None or self.digest is None
+                or request.headers.get("Authorization") is not None
+                or request.headers.get("Require") is not None):
+            return None
+        return self.digest.challenge_response(request, now,
+                                              to_tag=self.digest.stateless_tag(request))
+
     def handle_register(self, request: Request, source: Peer, now: float) -> Response:
         """Process a REGISTER from ``source`` at ``now`` and return the response to send.
 

@@ -10,6 +10,7 @@ the layer's events, and decides for every new request who answers it::
       |-- ACK (for a 2xx) ------------------------> proxy, forwarded statelessly
       |-- CANCEL ---------------------------------> proxy: 200, cancel the branches
       |-- for us: our domain, no Route left
+      |     |-- REGISTER without credentials -----> 401, sent with no transaction (§8.2.7)
       |     |-- REGISTER -------------------------> registrar (§10.3)
       |     |-- OPTIONS without user -------------> 200 with Allow (§11)
       |     |-- anything else without user -------> 405 (a method we know) or 501
@@ -205,6 +206,7 @@ class ServerCore:
             default_expires=config.default_expires,
         )
         self.location: LocationService = self.registrar.location
+        self.layer.stateless_answer = self._answer_statelessly
         self.proxy = ProxyCore(self.layer, self.registrar, self.local, ids=ids,
                                record_route=config.record_route, timer_c=config.timer_c)
         self._events: deque[Event] = deque(maxlen=MAX_QUEUED_EVENTS)
@@ -369,6 +371,14 @@ class ServerCore:
         self.proxy.forward(prepared, transaction, peer, now)
 
     # -- what the server answers itself -----------------------------------------------------------
+
+    def _answer_statelessly(self, request: Request, peer: Peer, now: float) -> Response | None:
+        """The layer asks first about each new request: a REGISTER for us without
+        credentials gets its 401 with no transaction (Registrar.stateless_challenge)."""
+        if (request.method == "REGISTER" and self.registrar.users is not None
+                and not request.headers.get("Route") and self.local.is_our_domain(request.uri)):
+            return self.registrar.stateless_challenge(request, now)
+        return None
 
     def _register(self, request: Request, transaction: ServerTransaction, peer: Peer,
                   now: float) -> None:

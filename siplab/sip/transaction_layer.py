@@ -47,7 +47,7 @@ import heapq
 import itertools
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from siplab.errors import LocalProtocolError
@@ -104,6 +104,11 @@ class TransactionLayer:
         # Transactions that settled while the TU may still be reading their
         # messages: their parsed values are dropped at the next datagram or timer.
         self._settled: list[Transaction] = []
+        #: Set by a transaction user that answers some requests statelessly
+        #: (RFC 3261 §8.2.7): called with each new request that is not an
+        #: INVITE, ACK or CANCEL; a response it returns goes straight out,
+        #: and no transaction is made. None (the default): every request gets one.
+        self.stateless_answer: Callable[[Request, Peer, float], Response | None] | None = None
 
     # -- what the tests and the server's counters look at ----------------------------------
 
@@ -262,6 +267,15 @@ class TransactionLayer:
             transaction.receive_request(request, now)
             self._collect(transaction)
             return
+        answer = self.stateless_answer
+        if answer is not None and request.method not in ("INVITE", "CANCEL"):
+            response = answer(request, peer, now)
+            if response is not None:
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("%s %s answered statelessly with %s (RFC 3261 §8.2.7)",
+                                 request.method, request.call_id, response.label)
+                self.send_stateless(response, peer)
+                return
         if request.method == "INVITE":
             invite = InviteServerTransaction(request, peer, timers=self.timers, now=now)
             if self.auto_100:

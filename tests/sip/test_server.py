@@ -310,3 +310,67 @@ class TestServerEndpoint:
             lab.run()
             nonces.append(alice.responses[0].headers.get("WWW-Authenticate"))
         assert nonces[0] == nonces[1]
+
+
+REGISTER_WITHOUT_CREDENTIALS = crlf(f"""
+    REGISTER sip:{DOMAIN} SIP/2.0
+    Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKfirst1;rport
+    Max-Forwards: 70
+    From: <sip:alice@{DOMAIN}>;tag=a1
+    To: <sip:alice@{DOMAIN}>
+    Call-ID: stateless-1
+    CSeq: 1 REGISTER
+    Contact: <sip:alice@10.0.0.9:5060>
+    Content-Length: 0
+
+""")
+
+
+class TestStatelessChallenge:
+    """§8.2.7: a REGISTER without credentials gets its 401 with no server transaction."""
+
+    def test_first_register_is_challenged_without_a_transaction(self) -> None:
+        lab = Lab()
+        raw = raw_peer(lab)
+        raw.send(REGISTER_WITHOUT_CREDENTIALS, SERVER)
+        lab.run(0.5)
+        [challenge] = raw.responses()
+        assert challenge.status == 401
+        assert challenge.headers.get("WWW-Authenticate", "").startswith("Digest ")
+        assert challenge.to_tag
+        assert lab.server.stats().server_transactions == 0  # nothing kept for 32 s
+
+    def test_retransmitted_register_gets_the_same_to_tag_and_a_fresh_nonce(self) -> None:
+        lab = Lab()
+        raw = raw_peer(lab)
+        for _ in range(2):
+            raw.send(REGISTER_WITHOUT_CREDENTIALS, SERVER)
+            lab.run(0.5)
+        first, second = raw.responses()
+        assert first.to_tag == second.to_tag  # §8.2.7: same request, same tag
+        assert first.headers.get("WWW-Authenticate") != second.headers.get("WWW-Authenticate")
+        other = REGISTER_WITHOUT_CREDENTIALS.replace(b"branch=z9hG4bKfirst1",
+                                                     b"branch=z9hG4bKfirst2")
+        raw.send(other, SERVER)
+        lab.run(0.5)
+        assert raw.responses()[2].to_tag != first.to_tag
+
+    def test_phone_registers_through_the_stateless_challenge(self) -> None:
+        lab = Lab()
+        alice = lab.phone("alice", "10.0.0.1")
+        alice.register(lab.now)
+        lab.run()
+        assert lab.ladder("alice", "server") == [
+            "-> REGISTER", "<- 401 Unauthorized", "-> REGISTER", "<- 200 OK"]
+        assert lab.server.stats().server_transactions == 1  # only the one with credentials
+        lab.assert_clean(bindings=1)
+
+    def test_register_with_require_still_goes_the_stateful_way(self) -> None:
+        lab = Lab()
+        raw = raw_peer(lab)
+        raw.send(REGISTER_WITHOUT_CREDENTIALS.replace(
+            b"Content-Length: 0", b"Require: foo\r\nContent-Length: 0"), SERVER)
+        lab.run(0.5)
+        [refusal] = raw.responses()
+        assert refusal.status == 420
+        assert refusal.headers.get("Unsupported") == "foo"
