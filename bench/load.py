@@ -25,14 +25,22 @@ the interop tests (``tests/interop/sipp/``):
 Each figure is **the highest rate held for the whole step with zero
 failures**: sipp exits 0, every call of the step succeeded (UAC and UAS), and
 the step ended on time (a server that falls behind makes sipp wait, and the
-rate was not held). The search starts low and multiplies the rate by 1.5
-with short probes until one fails, then confirms the best rate with a full
-step and bisects towards the failure with full steps. Every sipp process is
-bounded in count (``-m``) and time (``-timeout``, and a kill after that).
+rate was not held). A full step is held **in steady state**: the same load
+runs ``--settle`` seconds (35) before the step's 20 s. A stateful server keeps
+every finished transaction 64*T1 = 32 s to absorb retransmissions (Timers J,
+L, M); only after that do old transactions end as fast as new ones start,
+and the server does both kinds of work. A 20 s step from a standing start
+never gets there, and its rate says little about a minute of load.
 
-**CPU.** Before and after each step the server's CPU time (user + system,
-from ``/proc/PID/stat``; every process of Kamailio's session) is read, and
-divided by the operations of the step: microseconds of CPU per REGISTER and
+The search starts low and multiplies the rate by 1.5 with short probes
+until one fails, then confirms the best rate with a full step and bisects
+towards the failure with full steps. Every sipp process is bounded in count
+(``-m``) and time (``-timeout``, and a kill after that).
+
+**CPU.** At the start of each step's measured seconds (after settling) and
+at its end, the server's CPU time (user + system, from ``/proc/PID/stat``;
+every process of Kamailio's session) is read, and divided by the operations
+of those seconds: microseconds of CPU per REGISTER and
 per call, at the reported rate. These VMs are noisy (FACTS.md): compare the
 two servers within one run, and read the CPU figures next to the rates.
 
@@ -65,6 +73,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
@@ -399,12 +408,36 @@ class Step:
     failed: int
     retransmissions: int
     elapsed: float
-    cpu: float  # server CPU seconds during the step
+    cpu: float  # server CPU seconds during the step's measured seconds (after settling)
     why: str = ""
+    measured: float = 1.0  # the share of the operations done in those seconds
 
     @property
     def cpu_per_op_us(self) -> float | None:
-        return self.cpu / self.successful * 1e6 if self.successful else None
+        ops = self.successful * self.measured
+        return self.cpu / ops * 1e6 if ops else None
+
+
+class CpuWindow:
+    """The server's CPU seconds from ``after`` seconds on (read by a timer thread) to finish()."""
+
+    def __init__(self, server: Server, after: float) -> None:
+        self.server = server
+        self.start: float | None = None
+        self.timer = threading.Timer(after, self._read_start)
+        self.timer.daemon = True
+        if after > 0:
+            self.timer.start()
+        else:
+            self._read_start()
+
+    def _read_start(self) -> None:
+        self.start = cpu_seconds(self.server)
+
+    def finish(self) -> float:
+        self.timer.cancel()
+        end = cpu_seconds(self.server)
+        return end - self.start if self.start is not None else 0.0
 
 
 class Bench:
@@ -417,8 +450,10 @@ class Bench:
     and a callee that registered once has exactly one binding to be called at.
     """
 
-    def __init__(self, server: Server, workdir: Path, log: Callable[[str], None]) -> None:
+    def __init__(self, server: Server, workdir: Path, log: Callable[[str], None],
+                 settings: Settings) -> None:
         self.server = server
+        self.settings = settings
         self.workdir = workdir
         self.log = log
         self.target = (LOOPBACK, server.port)
@@ -436,11 +471,14 @@ class Bench:
         while self.uas_port in (self.uac_port, self.register_port):
             self.uas_port = free_port()
         run = self._register_step if scenario == "register" else self._call_step
-        step = run(rate, duration)
+        # Full steps settle first (see the module docstring); ramp-up probes do not.
+        settle = self.settings.settle if duration >= self.settings.duration else 0.0
+        step = run(rate, duration, settle)
         self.last_failed = not step.ok
         verdict = "ok  " if step.ok else "FAIL"
         cost = f"{step.cpu_per_op_us:7.0f} us/op" if step.cpu_per_op_us else "     - us/op"
-        self.log(f"  {SERVER_NAMES[step.server]:<9} {scenario:<8} {rate:8.0f}/s x {duration:4.0f}s "
+        held = f"{settle:.0f}+{duration:.0f}s" if settle else f"{duration:.0f}s"
+        self.log(f"  {SERVER_NAMES[step.server]:<9} {scenario:<8} {rate:8.0f}/s x {held:>6} "
                  f"{verdict} {step.successful:7d} ok {step.failed:5d} failed "
                  f"{step.retransmissions:6d} retrans {step.elapsed:6.1f}s {cost}"
                  f"{'  (' + step.why + ')' if step.why else ''}")
@@ -450,25 +488,26 @@ class Bench:
               **kwargs: Any) -> Sipp:
         return Sipp(self.workdir, name, scenario, port, count=count, timeout=timeout, **kwargs)
 
-    def _register_step(self, rate: float, duration: float) -> Step:
-        count = max(1, round(rate * duration))
+    def _register_step(self, rate: float, duration: float, settle: float) -> Step:
+        count = max(1, round(rate * (settle + duration)))
         sipp = self._sipp("register", "register_digest", self.register_port, count,
-                          _timeout(duration), target=self.target, service="alice", rate=rate,
-                          args=["-au", "alice", "-ap", PASSWORD])
+                          _timeout(settle + duration), target=self.target, service="alice",
+                          rate=rate, args=["-au", "alice", "-ap", PASSWORD])
         try:
-            cpu = cpu_seconds(self.server)
             sipp.start()
+            window = CpuWindow(self.server, settle)
             result = sipp.finish()
             elapsed = time.monotonic() - sipp.started
-            cpu = cpu_seconds(self.server) - cpu
+            cpu = window.finish()
         finally:
             sipp.kill()
-        why = _verdict(result, count, "sipp") or _late(elapsed, duration)
+        why = _verdict(result, count, "sipp") or _late(elapsed, settle + duration)
         return Step(self.server.name, "register", rate, duration, not why, result.successful,
-                    result.failed, result.retransmissions, elapsed, cpu, why)
+                    result.failed, result.retransmissions, elapsed, cpu, why,
+                    duration / (settle + duration))
 
-    def _call_step(self, rate: float, duration: float) -> Step:
-        count = max(1, round(rate * duration))
+    def _call_step(self, rate: float, duration: float, settle: float) -> Step:
+        count = max(1, round(rate * (settle + duration)))
         callee = next(self.callees, None)
         if callee is None:
             raise RuntimeError(f"more than {CALLEES} call steps: raise CALLEES")
@@ -477,8 +516,9 @@ class Bench:
         register = self._sipp("callee-register", "register_digest", self.uas_port, 1, 10,
                               target=self.target, service=callee,
                               args=["-au", callee, "-ap", PASSWORD])
-        uas = self._sipp("callee", "uas_answer", self.uas_port, count, _timeout(duration) + 5)
-        uac = self._sipp("caller", "uac_call", self.uac_port, count, _timeout(duration),
+        uas = self._sipp("callee", "uas_answer", self.uas_port, count,
+                         _timeout(settle + duration) + 5)
+        uac = self._sipp("caller", "uac_call", self.uac_port, count, _timeout(settle + duration),
                          target=self.target, service=callee, rate=rate)
         with ExitStack() as cleanup:
             for sipp in (register, uas, uac):
@@ -493,17 +533,18 @@ class Bench:
             deadline = time.monotonic() + 5
             while not udp_bound(self.uas_port) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            cpu = cpu_seconds(self.server)
             uac.start()
+            window = CpuWindow(self.server, settle)
             calling = uac.finish()
             elapsed = time.monotonic() - uac.started
             called = uas.finish()
-            cpu = cpu_seconds(self.server) - cpu
+            cpu = window.finish()
         why = (_verdict(calling, count, "caller") or _verdict(called, count, "callee")
-               or _late(elapsed, duration + 0.5))  # + the 300 ms between ACK and BYE
+               or _late(elapsed, settle + duration + 0.5))  # + the 300 ms between ACK and BYE
         retransmissions = calling.retransmissions + called.retransmissions
         return Step(self.server.name, "calls", rate, duration, not why, calling.successful,
-                    calling.failed + called.failed, retransmissions, elapsed, cpu, why)
+                    calling.failed + called.failed, retransmissions, elapsed, cpu, why,
+                    duration / (settle + duration))
 
 
 def _timeout(duration: float) -> float:
@@ -530,6 +571,7 @@ def _late(elapsed: float, duration: float) -> str:
 @dataclass
 class Settings:
     duration: float
+    settle: float
     probe: float
     start_rate: float
     max_rate: float
@@ -648,6 +690,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="smoke run: short steps from 10/s up to --max-rate (default 50)")
     parser.add_argument("--duration", type=float, default=None,
                         help="seconds a rate must be held (default 20; --quick: 2)")
+    parser.add_argument("--settle", type=float, default=None,
+                        help="seconds of the same load before each full step is measured, so "
+                             "that it is held in steady state (default 35, past 64*T1; "
+                             "--quick: 0)")
     parser.add_argument("--probe", type=float, default=None,
                         help="seconds of each ramp-up probe (default duration/4, at least 2)")
     parser.add_argument("--start-rate", type=float, default=None,
@@ -666,6 +712,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     duration = args.duration or (2.0 if quick else 20.0)
     args.settings = Settings(
         duration=duration,
+        settle=args.settle if args.settle is not None else (0.0 if quick else 35.0),
         probe=args.probe or (1.0 if quick else max(2.0, duration / 4)),
         start_rate=args.start_rate or (10.0 if quick else 100.0),
         max_rate=args.max_rate or (50.0 if quick else 50_000.0),
@@ -701,7 +748,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"siplab {info['siplab']} LabServer vs {info['kamailio']}, load from {info['sipp']}")
     print(f"{info['cpu']}, {info['cores']} cores, Python {info['python']}, "
           f"Linux {info['kernel']}, {info['date']}")
-    print(f"rate held {settings.duration:g} s with zero failures; probes of {settings.probe:g} s "
+    print(f"rate held {settings.duration:g} s with zero failures, after {settings.settle:g} s "
+          f"of the same load; probes of {settings.probe:g} s "
           f"from {settings.start_rate:g}/s, x{settings.factor:g}, at most {settings.max_rate:g}/s")
     results: dict[str, dict[str, Found]] = {scenario: {} for scenario in scenarios}
     notes: list[str] = []
@@ -722,7 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 try:
                     log(f"{SERVER_NAMES[name]} listening on udp {LOOPBACK}:{server.port} "
                         f"(pids {server.pids()})")
-                    bench = Bench(server, workdir, log)
+                    bench = Bench(server, workdir, log, settings)
                     found = search(functools.partial(bench.step, scenario), settings)
                     results[scenario][name] = found
                     log(f"{SERVER_NAMES[name]} {SCENARIO_NAMES[scenario]}: {_rate(found)}")
