@@ -19,7 +19,8 @@ case-insensitively with compact forms folded in. Every lookup goes through a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 
 from siplab.sip.grammar import is_token, split_commas
 
@@ -107,6 +108,7 @@ def _known_keys() -> dict[str, str]:
         "Proxy-Authenticate", "Proxy-Authorization", "Accept", "Subject", "Date", "Event",
         "Allow-Events", "Session-Expires", "Min-SE", "Refer-To", "Referred-By", "Timestamp",
         "Call-Id", "Cseq", "Www-Authenticate", "Content-Disposition", "Organization",
+        "Subscription-State", "Accept-Language", "Reason", "Privacy", "P-Asserted-Identity",
     ]
     keys = {name: name.lower() for name in names}
     keys.update({name.lower(): name.lower() for name in names})
@@ -137,6 +139,12 @@ def canonical_name(name: str) -> str:
 
 _KNOWN_KEYS = _known_keys()
 
+#: ``Headers._first`` of headers the parser did not read (built by code, or
+#: changed since): an empty mapping rather than None, so that the fields every
+#: message is asked for can try ``headers._first.get(key)`` without testing
+#: first (siplab/sip/message_fields.py). Read-only, so that it can be shared.
+_NOT_READ: Mapping[str, str] = MappingProxyType({})
+
 
 class Headers:
     """An ordered, multi-valued, case-insensitive list of header fields.
@@ -158,37 +166,26 @@ class Headers:
         # Tuples rather than lists: the garbage collector stops tracking a tuple
         # of strings, and a busy server keeps many messages.
         self._index: dict[str, tuple[str, ...]] | None = None
-        # Set only by the parser's fast path (see _from_wire).
+        # Filled only by the parser's fast path (siplab/sip/header_block.py),
+        # which has checked that every line is a plain ``Name: value`` and has
+        # done the least it can per line. ``_first`` maps each lookup key to
+        # the text after the colon of its first line, blanks still around it
+        # (they are stripped when read); ``_more`` maps a key that has several
+        # lines (Via, Record-Route...) to the texts of the others, in order.
+        # The ``(name, value)`` list is made from ``_lines`` only if someone
+        # iterates over the headers or changes them: reading a few fields
+        # costs a few dictionary lookups. The careful path fills ``_first``
+        # and ``_more`` too, with the values already unfolded and stripped.
         self._lines: list[str] | None = None
-        self._first: dict[str, str] | None = None
+        self._first: Mapping[str, str] = _NOT_READ
         self._more: dict[str, list[str]] = {}
 
     @classmethod
     def _trusted(cls, items: list[tuple[str, str]]) -> Headers:
-        # Used by the parser's careful path: takes ownership of a built list.
+        # Used by copy() and the parser's careful path: takes ownership of a built list.
         obj = cls.__new__(cls)
         obj._item_list, obj._index = items, None
-        obj._lines, obj._first, obj._more = None, None, {}
-        return obj
-
-    @classmethod
-    def _from_wire(
-        cls, lines: list[str], first: dict[str, str], more: dict[str, list[str]]
-    ) -> Headers:
-        """Headers as the parser's fast path read them (siplab/sip/header_block.py).
-
-        The parser has checked that every line is a plain ``Name: value`` and
-        has done the least it can per line: ``first`` maps each lookup key to
-        the text after the colon of its first line, and ``more`` maps a key
-        that has several lines (Via, Record-Route...) to the texts of the
-        others, in order. The texts still have the blanks around them; they
-        are stripped when read. The ``(name, value)`` list is made from
-        ``lines`` only if someone iterates over the headers or changes them:
-        reading a few fields costs a few dictionary lookups.
-        """
-        obj = cls.__new__(cls)
-        obj._item_list, obj._index = None, None
-        obj._lines, obj._first, obj._more = lines, first, more
+        obj._lines, obj._first, obj._more = None, _NOT_READ, {}
         return obj
 
     @property
@@ -208,13 +205,13 @@ class Headers:
 
     def _changed(self) -> None:
         # After any change, every view built from the old lines is dropped.
-        self._index = self._first = None
+        self._index, self._first = None, _NOT_READ
         self._more = {}
 
     def _first_value(self, key: str) -> str | None:
         """The value of the first line with lookup key ``key`` ("call-id", "via")."""
         first = self._first
-        if first is not None:
+        if first is not _NOT_READ:
             value = first.get(key)
             return None if value is None else value.strip(" \t")
         found = self._lookup().get(key)
@@ -226,7 +223,7 @@ class Headers:
         if index is not None:
             return index.get(key)
         first = self._first
-        if first is None:
+        if first is _NOT_READ:
             return self._lookup().get(key)
         value = first.get(key)
         if value is None:
@@ -240,7 +237,7 @@ class Headers:
         index = self._index
         if index is None:
             first = self._first
-            if first is not None:
+            if first is not _NOT_READ:
                 index = {key: (text.strip(" \t"),) for key, text in first.items()}
                 for key, texts in self._more.items():
                     index[key] += tuple(text.strip(" \t") for text in texts)
@@ -282,7 +279,7 @@ class Headers:
             return False
         key = header_key(name)
         first = self._first
-        return key in first if first is not None else key in self._lookup()
+        return key in first if first is not _NOT_READ else key in self._lookup()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)

@@ -200,6 +200,8 @@ def tag_of(value: str) -> str | None:
             tag = rest.partition(";")[0]
             if tag and " " not in tag and "\t" not in tag and "," not in tag:
                 return tag
+        elif ";" not in params:
+            return None  # no parameter at all (a To without a tag yet), so no tag
         match = _TAG_RE.search(params)
         return match.group(1) if match else None
     # A quoted parameter value may itself hold '>' or ';': read it properly.
@@ -303,7 +305,7 @@ def parse_vias(value: str) -> list[Via]:
 def via_branch(value: str) -> str | None:
     """The branch of the *first* Via element in a header value, read quickly."""
     if '"' not in value:
-        first = value.partition(",")[0]
+        first = value.partition(",")[0] if "," in value else value  # no copy for one
         _, found, rest = first.partition(";branch=")
         if found:  # the usual spelling: cut it out without the regex engine
             branch = rest.partition(";")[0]
@@ -337,26 +339,24 @@ class CSeq(NamedTuple):
 _CSEQ_RE = re.compile(r"[ \t]*([0-9]+)[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*\Z")
 
 
-_COMMON_METHODS = frozenset(
-    {
-        "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "MESSAGE", "INFO", "REFER",
-        "NOTIFY", "SUBSCRIBE", "UPDATE", "PRACK", "PUBLISH",
-    }
-)
+# What CSeq(number, method) calls, without the Python-level wrapper around it.
+_tuple_new = tuple.__new__
 
 
 def parse_cseq(value: str) -> CSeq:
     """Parse a CSeq value; the number must be below 2**31 (§8.1.1.5)."""
     number, _, method = value.partition(" ")
-    if method in _COMMON_METHODS and number.isdigit() and len(number) < 10 and number.isascii():
-        # The usual "314159 INVITE"; below 2**31 by its length. tuple.__new__
-        # is what CSeq(number, method) calls, without the Python-level wrapper.
-        return tuple.__new__(CSeq, (int(number), method))
+    if value.isascii() and number.isdigit() and method.isalpha() and len(number) < 10:
+        # The usual "314159 INVITE", read as the regular expression below
+        # would read it, with a few string tests; below 2**31 by its length.
+        return _tuple_new(CSeq, (int(number), method))
     m = _CSEQ_RE.match(value)
     if not m:
         raise SipParseError("bad CSeq", where=repr(value[:80]))
     number, method = m.groups()
     # The length test first: int() refuses strings of over 4300 digits.
-    if len(number) > 10 or int(number) >= 2**31:
-        raise SipParseError("CSeq number must be below 2**31", where=repr(value[:80]))
-    return CSeq(int(number), method)
+    if len(number) <= 10:
+        n = int(number)
+        if n < 2**31:
+            return _tuple_new(CSeq, (n, method))
+    raise SipParseError("CSeq number must be below 2**31", where=repr(value[:80]))

@@ -27,7 +27,9 @@ Reading is lazy because a server reads only a few fields of most messages
 (Call-ID, CSeq, the tags, the top Via: RFC 3261 §17.2.3). The header lines are
 cut by :mod:`siplab.sip.header_block`, whose fast path does one partition and
 one dictionary store per plain line; a value is stripped, and parsed, when it
-is read.
+is read. Those few fields are read by :mod:`siplab.sip.message_fields`, with
+as few steps as the parser; the usual start lines are read here the same way
+(``parse_message``), and any other one by ``_parse_start_line``.
 """
 
 from __future__ import annotations
@@ -41,16 +43,13 @@ from siplab.sip.grammar import split_commas
 from siplab.sip.header_block import MAX_HEADER_LINES, MAX_MESSAGE_SIZE, read_header_block
 from siplab.sip.headers import (
     Address,
-    CSeq,
     Headers,
     Via,
     parse_address,
     parse_addresses,
-    parse_cseq,
     parse_vias,
-    tag_of,
-    via_branch,
 )
+from siplab.sip.message_fields import TransactionFields
 from siplab.sip.status import reason_phrase
 from siplab.sip.uri import Uri, parse_uri
 
@@ -72,6 +71,7 @@ _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+\Z", re.IGNORECASE)
 # int() refuses strings of over 4300 digits; no length or count in SIP needs
 # more than ten, so longer digit strings are refused before int() sees them.
 _MAX_DIGITS = 10
+_new_object = object.__new__  # an instance without running __init__
 
 T = TypeVar("T")
 #: Parsed header values of one message: (parser, header text) -> the parser's result.
@@ -87,10 +87,15 @@ def _addresses(value: str) -> tuple[Address, ...]:
     return tuple(parse_addresses(value))
 
 
-class Message:
-    """What requests and responses share: headers, body, and typed accessors."""
+class Message(TransactionFields):
+    """What requests and responses share: headers, body, and typed accessors.
 
-    __slots__ = ("headers", "body", "version", "_parsed", "_cseq")
+    The six fields read from every message (``call_id``, ``cseq``, ``from_tag``,
+    ``to_tag``, ``branch``, ``via_count``) come from the base class
+    :class:`~siplab.sip.message_fields.TransactionFields`.
+    """
+
+    __slots__ = ("headers", "body", "version", "_parsed")  # and _cseq, in the base class
 
     def __init__(
         self,
@@ -102,8 +107,7 @@ class Message:
         self.body = bytes(body)
         self.version = version
         self._parsed: _ParseCache | None = None
-        # The CSeq read last, with the text it was read from (see ``cseq``).
-        self._cseq: tuple[str, CSeq] | None = None
+        self._cseq = None
 
     # -- writing -------------------------------------------------------------
 
@@ -179,34 +183,14 @@ class Message:
         ``key`` is the lower-case full name (``"call-id"``, which also finds an
         ``i:`` line); ``name`` is how the error spells it. The value may keep
         the blanks that stood around it on the wire (the parser's fast path
-        leaves them, see Headers._from_wire): every reader here ignores them.
+        leaves them, see Headers): every reader here ignores them.
         """
         headers = self.headers
-        first = headers._first
-        value = headers._first_value(key) if first is None else first.get(key)
+        value = headers._first.get(key)  # the parser's index, when it has one
+        if value is None:
+            value = headers._first_value(key)
         if value is None:
             raise SipParseError(f"missing {name} header")
-        return value
-
-    @property
-    def call_id(self) -> str:
-        """The Call-ID, which names the dialog together with the two tags."""
-        value = self._required("call-id", "Call-ID").strip()
-        if not value:
-            raise SipParseError("empty Call-ID", where="header 'Call-ID'")
-        return value
-
-    @property
-    def cseq(self) -> CSeq:
-        # Remembered in a slot of its own rather than in _parse_once's cache:
-        # every layer reads the CSeq of every message (transaction matching,
-        # dialogs, the registrar), and a slot is the cheapest cache there is.
-        text = self._required("cseq", "CSeq")
-        known = self._cseq
-        if known is not None and known[0] == text:
-            return known[1]
-        value = parse_cseq(text.strip(" \t"))
-        self._cseq = (text, value)
         return value
 
     @property
@@ -216,14 +200,6 @@ class Message:
     @property
     def to(self) -> Address:
         return self._parse_once(parse_address, self._required("to", "To").strip(" \t"))
-
-    @property
-    def from_tag(self) -> str | None:
-        return tag_of(self._required("from", "From"))
-
-    @property
-    def to_tag(self) -> str | None:
-        return tag_of(self._required("to", "To"))
 
     @property
     def via(self) -> list[Via]:
@@ -242,30 +218,6 @@ class Message:
         if not vias:
             raise SipParseError("empty Via header", where="header 'Via'")
         return vias[0]
-
-    @property
-    def branch(self) -> str | None:
-        """The branch parameter of the top Via: the transaction's name (§17.1.3)."""
-        return via_branch(self._required("via", "Via"))
-
-    @property
-    def via_count(self) -> int:
-        """How many Via elements there are, across lines and commas."""
-        headers = self.headers
-        first = headers._first
-        if first is not None and "via" not in headers._more:
-            # Read by the parser's fast path, with a single Via line: one
-            # element, unless the line holds a comma or nothing at all.
-            line = first.get("via")
-            if line is not None and "," not in line:
-                return 1 if line.strip(" \t") else 0
-        count = 0
-        for line in self.headers._values("via") or ():
-            if "," in line:
-                count += len(split_commas(line))
-            elif line:
-                count += 1
-        return count
 
     @property
     def contact(self) -> list[Address]:
@@ -509,11 +461,34 @@ def parse_message(data: bytes) -> Request | Response:
             data = bytes(data)
         else:
             raise TypeError(f"parse_message wants bytes, not {type(data).__name__}")
-    start_line, headers, body = read_header_block(data)
-    return _parse_start_line(start_line, headers, body)
+    line, headers, body = read_header_block(data)
+    # The usual start lines, "INVITE sip:bob@biloxi.example.com SIP/2.0" and
+    # "SIP/2.0 180 Ringing", pass every test of _parse_start_line after one
+    # split and a few string tests, and become the same objects here; any
+    # other line goes there, which makes each test and says which one failed.
+    try:
+        word, middle, last = line.split(" ", 2)
+    except ValueError:  # fewer than two blanks
+        return _parse_start_line(line, headers, body)
+    if last == "SIP/2.0" and word.isalpha() and word.isascii() and middle and "\t" not in middle:
+        request = _new_object(Request)  # without Request.__init__'s checks, made above
+        request.headers, request.body, request.version = headers, body, last
+        request.method, request._uri_text, request._uri = word, middle, None
+        request._parsed = request._cseq = None
+        return request
+    if word == "SIP/2.0" and len(middle) == 3 and middle.isdigit() and middle.isascii():
+        status = int(middle)
+        if 100 <= status <= 699:
+            response = _new_object(Response)
+            response.headers, response.body, response.version = headers, body, word
+            response.status, response.reason = status, last
+            response._parsed = response._cseq = None
+            return response
+    return _parse_start_line(line, headers, body)
 
 
 def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Response:
+    # The careful reading of any start line: each test, and a precise error.
     if line[:4] == "SIP/" or (line[:1] in "sS" and line[:4].upper() == "SIP/"):
         version, sp, rest = line.partition(" ")
         code, _, reason = rest.partition(" ")
@@ -524,7 +499,7 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
             or not 100 <= status <= 699
         ):
             raise SipParseError("bad status line", where=repr(line[:80]))
-        response = Response.__new__(Response)
+        response = _new_object(Response)
         response.headers, response.body, response.version = headers, body, version
         response.status, response.reason = status, reason
         response._parsed = response._cseq = None
@@ -538,7 +513,7 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
     # A tab is refused here as the Request constructor refuses it.
     if not uri or "\t" in uri or not (version == "SIP/2.0" or _VERSION_RE.match(version)):
         raise SipParseError("bad request line", where=repr(line[:80]))
-    request = Request.__new__(Request)
+    request = _new_object(Request)
     request.headers, request.body, request.version = headers, body, version
     request.method, request._uri_text, request._uri = method, uri, None
     request._parsed = request._cseq = None
