@@ -102,6 +102,9 @@ QUIET_TRANSACTIONS = 2_000
 #: with reference cycles cannot pile up without end.
 FULL_COLLECTION_MAX_INTERVAL = 600.0
 
+#: Seconds between two gc.freeze() calls while serving (see tune_gc_for_serving).
+FREEZE_INTERVAL = 0.1
+
 _collect_when_quiet = False  # set by tune_gc_for_serving
 
 
@@ -131,6 +134,20 @@ def tune_gc_for_serving() -> None:
     ``tests/load``, checks memory comes back), so little waits for them. It
     changes the whole interpreter, so a Jupyter kernel that runs a
     :class:`LabServer` next to other work should not call it.
+
+    The young collections need help too. CPython starts one when allocations
+    minus deallocations pass a threshold (700), but the young generation
+    holds every object made since the last one that is still alive. Under a
+    steady load deallocations (transactions ending after 32 s) cancel out
+    allocations, the count stays low, and the young generation grows to
+    hundreds of thousands of living objects: one young collection then took
+    a fifth of a second, several came together, and sipp retransmitted
+    (measured with ``gc.callbacks`` in ``tests/load``). So every
+    :data:`FREEZE_INTERVAL` seconds the server moves every object the
+    collector tracks into its *permanent* generation (:func:`gc.freeze`, a
+    constant-time splice of lists): young collections then see a tenth of a
+    second of objects at most. The full collections above unfreeze first, so
+    they still find any garbage with cycles.
     """
     global _collect_when_quiet
     young, middle, _ = gc.get_threshold()
@@ -218,6 +235,7 @@ class LabServer:
         self._core: ServerCore | None = None
         self._driver: EndpointDriver | None = None
         self._quiet_check: asyncio.TimerHandle | None = None
+        self._freezer: asyncio.TimerHandle | None = None
         self._last_full_collection = 0.0
 
     def __repr__(self) -> str:
@@ -348,7 +366,18 @@ class LabServer:
             self._last_full_collection = time.monotonic()
             self._quiet_check = asyncio.get_running_loop().call_later(
                 QUIET_CHECK_INTERVAL, self._collect_if_quiet)
+            self._freezer = asyncio.get_running_loop().call_later(
+                FREEZE_INTERVAL, self._freeze_survivors)
         logger.info("lab server running: %s", ", ".join(str(p) for p in bound))
+
+    def _freeze_survivors(self) -> None:
+        """Keep the young generation young (see tune_gc_for_serving)."""
+        self._freezer = None
+        if not self.running:
+            return
+        gc.freeze()
+        self._freezer = asyncio.get_running_loop().call_later(
+            FREEZE_INTERVAL, self._freeze_survivors)
 
     def _collect_if_quiet(self) -> None:
         """Run a full collection if it is cheap now, or overdue (see tune_gc_for_serving)."""
@@ -360,6 +389,7 @@ class LabServer:
         overdue = time.monotonic() - self._last_full_collection >= FULL_COLLECTION_MAX_INTERVAL
         if open_transactions < QUIET_TRANSACTIONS or overdue:
             started = time.monotonic()
+            gc.unfreeze()  # a full collection looks at everything
             found = gc.collect()
             self._last_full_collection = time.monotonic()
             logger.debug("full collection with %d transactions open: %d objects freed in "
@@ -400,6 +430,9 @@ class LabServer:
         if self._quiet_check is not None:
             self._quiet_check.cancel()
             self._quiet_check = None
+        if self._freezer is not None:
+            self._freezer.cancel()
+            self._freezer = None
         await driver.transports.close(timeout)
         await driver.close()
         logger.info("lab server stopped")

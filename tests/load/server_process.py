@@ -13,7 +13,8 @@ a command, answered with one JSON line:
 * ``stats``: the server's own counters (:meth:`LabServer.stats
   <siplab.aio.server.LabServer.stats>`: open transactions, the proxy's
   response contexts, bindings), the nonces the digest server remembers, and
-  the Python memory traced by :mod:`tracemalloc` after a full collection;
+  the memory blocks the interpreter holds after a full collection
+  (:func:`sys.getallocatedblocks`: every live object is at least one);
 * ``later SECONDS``: fire every timer due within ``SECONDS`` from now, as if
   that much time had passed (``ServerCore.handle_timer``), then ``stats``.
   A finished transaction lingers 64*T1 = 32 s to absorb retransmissions
@@ -22,9 +23,14 @@ a command, answered with one JSON line:
   for 600 s, so a ``later`` of 40 s does not remove them: only the
   de-registrations of the load do.
 
-* ``growth``: the ten places in the code whose traced memory grew most since
-  the first ``stats`` or ``later`` (what to look at when memory did not come
-  back), then ``stats``.
+  The answer also lists the event loop's stalls of 0.2 s or more and the
+  full garbage collections, each as (seconds since the start, length): what
+  to look at when sipp saw retransmissions.
+* ``growth``: with ``SIPLAB_TRACE_MEMORY=1`` in the environment, the ten
+  places in the code whose memory (traced by :mod:`tracemalloc` from the
+  first ``stats`` or ``later`` on) grew most: what to look at when memory did
+  not come back. Tracing slows the server about fourfold, so the load test
+  runs without it and only says how to turn it on. Then ``stats``.
 
 End of input stops the server and the process.
 """
@@ -35,37 +41,84 @@ import asyncio
 import dataclasses
 import gc
 import json
+import os
 import sys
+import time
 import tracemalloc
 
 from siplab.aio.server import LabServer, tune_gc_for_serving
+
+#: Trace allocations (and name where memory grew) from the first answer on.
+TRACING = os.environ.get("SIPLAB_TRACE_MEMORY") == "1"
 
 
 def _users(arguments: list[str]) -> dict[str, str]:
     return dict(item.split(":", 1) for item in arguments)
 
 
+class Pauses:
+    """Where the server stopped serving for a while: event-loop stalls and full collections.
+
+    A stall of a second under load makes sipp retransmit and can fail calls; these
+    say when it happened and whether a full garbage collection was the cause.
+    """
+
+    TICK = 0.05
+    REPORTED = 0.2  # stalls at least this long are listed
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.stalls: list[tuple[float, float]] = []  # (seconds since start, length)
+        self.collections: list[tuple[float, float]] = []  # full ones: (since start, length)
+        self._collecting_since = 0.0
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._collecting_since = time.monotonic()
+        else:
+            now = time.monotonic()
+            self.collections.append((round(self._collecting_since - self.started, 2),
+                                     round(now - self._collecting_since, 3)))
+
+    async def watch(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(self.TICK)
+            late = time.monotonic() - before - self.TICK
+            if late >= self.REPORTED:
+                self.stalls.append((round(before - self.started, 2), round(late, 3)))
+
+
 class Answers:
     """What the commands answer; the first answer's memory is the baseline of ``growth``."""
 
-    def __init__(self, server: LabServer) -> None:
+    def __init__(self, server: LabServer, pauses: Pauses) -> None:
         self.server = server
+        self.pauses = pauses
         self.baseline: tracemalloc.Snapshot | None = None
 
     def stats(self) -> dict[str, object]:
+        gc.unfreeze()  # the server freezes survivors while serving: look at everything
         gc.collect()
-        if self.baseline is None:
+        if self.baseline is None and TRACING:
+            tracemalloc.start()  # from here on: what the baseline does not hold
             self.baseline = tracemalloc.take_snapshot()
         digest = self.server.core.digest
         return {
             **dataclasses.asdict(self.server.stats()),
             "nonces": digest.tracked_nonces if digest is not None else 0,
-            "traced_bytes": tracemalloc.get_traced_memory()[0],
+            "blocks": sys.getallocatedblocks(),
+            "stalls": self.pauses.stalls[-20:],
+            "full_collections": self.pauses.collections[-20:],
         }
 
     def growth(self) -> dict[str, object]:
         answer = self.stats()
-        assert self.baseline is not None
+        if self.baseline is None:
+            return {**answer, "growth": ["(run with SIPLAB_TRACE_MEMORY=1 to see where)"]}
         top = tracemalloc.take_snapshot().compare_to(self.baseline, "lineno")[:10]
         return {**answer, "growth": [str(line) for line in top]}
 
@@ -78,7 +131,9 @@ async def serve(users: dict[str, str]) -> None:
         address = server.address("udp")
         assert address is not None
         print(json.dumps({"port": address.port}), flush=True)
-        answers = Answers(server)
+        pauses = Pauses()
+        watcher = asyncio.create_task(pauses.watch())
+        answers = Answers(server, pauses)
         while line := await stdin.readline():
             command, *arguments = line.decode().split()
             if command == "later":
@@ -89,10 +144,10 @@ async def serve(users: dict[str, str]) -> None:
                 print(json.dumps(answers.growth()), flush=True)
             else:
                 print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
+        watcher.cancel()
 
 
 def main() -> None:
-    tracemalloc.start()
     tune_gc_for_serving()  # as `siplab server` does
     asyncio.run(serve(_users(sys.argv[1:])))
 

@@ -6,7 +6,9 @@ the server for a second under load (see its docstring). The LabServer of
 such a process then runs them itself every ``QUIET_CHECK_INTERVAL`` seconds
 when few transactions are open, and at the latest after
 ``FULL_COLLECTION_MAX_INTERVAL``. A server in any other process (a notebook's)
-leaves the collector alone.
+leaves the collector alone. While serving, it also freezes the objects that
+survived every 0.1 s, so that young collections stay short, and unfreezes
+them before each full collection.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def serving_gc(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         yield collections
     finally:
         gc.set_threshold(*thresholds)
+        gc.unfreeze()  # the serving server froze this process's objects
         server_module._collect_when_quiet = False
 
 
@@ -78,10 +81,31 @@ def test_a_busy_server_waits_until_a_collection_is_overdue(
     assert set(serving_gc) == {2}  # full collections, at least one
 
 
+def test_a_serving_server_freezes_survivors_and_unfreezes_for_full_collections(
+        serving_gc: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    gc.unfreeze()
+    unfrozen: list[int] = []
+    real_unfreeze = gc.unfreeze
+
+    def counting_unfreeze() -> None:
+        unfrozen.append(gc.get_freeze_count())
+        real_unfreeze()
+
+    monkeypatch.setattr(server_module.gc, "unfreeze", counting_unfreeze)
+    monkeypatch.setattr(server_module, "QUIET_TRANSACTIONS", 0)  # no full collection yet
+    asyncio.run(_serve_until(lambda: gc.get_freeze_count() > 0))
+    assert unfrozen == []  # young collections now see only what came since the last freeze
+    monkeypatch.setattr(server_module, "QUIET_TRANSACTIONS", 2_000)
+    asyncio.run(_serve_until(lambda: bool(serving_gc)))
+    assert unfrozen  # every frozen object was put back before the full collection
+    assert unfrozen[0] > 0
+
+
 def test_without_tuning_the_server_leaves_the_collector_alone(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server_module, "QUIET_CHECK_INTERVAL", 0.05)
     calls: list[int] = []
     monkeypatch.setattr(server_module.gc, "collect", lambda generation=2: calls.append(1) or 0)
+    monkeypatch.setattr(server_module.gc, "freeze", lambda: calls.append(2))
     asyncio.run(_serve_for(0.3))
     assert calls == []

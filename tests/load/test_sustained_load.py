@@ -1,21 +1,40 @@
-"""A minute of sipp load on a LabServer: nothing fails, nothing is left behind (issue 10, Load).
+"""Sipp load at half the benchmark's rates, a minute each: nothing fails, nothing is left behind.
 
-Three sipps drive one LabServer (in a process of its own,
-``tests/load/server_process.py``, serving as ``siplab server`` does) over UDP
-on 127.0.0.1, all at once for :data:`DURATION` seconds:
+Issue 10, Load. ``bench/load.py`` finds the highest rates LabServer holds
+for 20 s with zero failures in steady state, after 35 s of the same load
+(``BENCHMARKS.md`` records them). This test holds half of those rates for
+:data:`DURATION` seconds each, from a standing start, against one LabServer
+(in a process of its own, ``tests/load/server_process.py``, serving as
+``siplab server`` does) over UDP on 127.0.0.1, one scenario after the other:
 
-* alice registers and removes her binding again, with digest each time
-  (``tests/load/sipp/register_unregister.xml``; RFC 3261 §10.2.1, §10.2.2,
-  §22.2), :data:`REGISTRATION_RATE` times a second: four REGISTER
-  transactions each;
-* a caller calls bob through the proxy :data:`CALL_RATE` times a second
+* **registrations**: alice registers and removes her binding again, with
+  digest each time (``tests/load/sipp/register_unregister.xml``; RFC 3261
+  §10.2.1, §10.2.2, §22.2): two of the benchmark's registrations (REGISTER,
+  401, REGISTER, 200) per sipp call;
+* **calls**: a caller calls bob through the proxy
   (``tests/interop/sipp/uac_call.xml``: INVITE, 100, 180, 200, ACK, 300 ms,
   BYE, 200; RFC 3665 §3.2), and a sipp UAS registered as bob answers them.
+
+**The rates.** They are read from ``BENCHMARKS.md`` (:func:`benchmark_rates`),
+so a new ``make bench`` run moves this test with it, and this test holds
+:data:`LOAD_SHARE` of each. At the full rates (3,640 REGISTER/s and 1,320
+calls/s on 2026-11-24) the minute of registrations passed, and the minute of
+calls failed 4.5% and 6.8% of its calls in two runs, with the server busy
+all the time and no stall: the benchmark's rate is the edge of what the
+server holds, with nothing to spare, and this test has a minute of
+registrations and another process's share of the CPU before it. At half the
+rates three runs passed after young garbage collections were kept short (see
+``tune_gc_for_serving``; before that, one run in four lost a few calls to a
+stall of a quarter of a second). The server runs at its real speed here:
+memory is counted in blocks, not traced (see below). The server's own
+stalls and full collections are printed at the end, and with a failure.
 
 Afterwards:
 
 * sipp's statistics (``-trace_stat``, the last, cumulative row) count every
-  registration and call successful and none failed, and every sipp exits 0;
+  registration and call successful and none failed, every sipp exits 0, and
+  each minute of load took a minute (a server that falls behind makes sipp
+  wait);
 * the server's own counters (:meth:`LabServer.stats
   <siplab.aio.server.LabServer.stats>`) show no server or client
   transaction, no response context and no binding left, once the 64*T1 =
@@ -23,31 +42,22 @@ Afterwards:
   are fired that far ahead rather than waited for). A stateful proxy keeps
   no dialog state (RFC 3261 §16: the response contexts are its only
   per-call state), so that is every table it has;
-* the Python memory the server process holds (tracemalloc, after a full
-  collection) is back within :data:`MEMORY_SLACK` of its baseline, taken
-  after a warm-up of the same traffic, besides what the nonces the digest
-  server must remember take (:data:`NONCE_BYTES` each, counted by the server).
-
-**The rates.** ``bench/load.py`` measured this LabServer at 2,552 REGISTER/s
-(each REGISTER, 401, REGISTER, 200) and 1,135 calls/s, each held for 20 s
-with zero failures and the server's CPU the limit (2 cores, 2026-11-23;
-BENCHMARKS.md has the latest figures). This test runs about a twentieth of
-each, both at once: :data:`REGISTRATION_RATE` scenarios a second, each a
-registration and its removal, so 120 of the benchmark's registrations a
-second, and :data:`CALL_RATE` calls a second; with tracemalloc on, which
-slows the server about fourfold. At a tenth, one CI run out of three saw a
-stall of about a second turn the proxy's INVITE retransmissions into
-aborted calls at sipp's callee (its scenario takes no second INVITE); at a
-twentieth a busy CI machine still holds it. The point here is a long, steady load that must end with
-nothing left over; the highest rate is the benchmark's business.
+* the memory blocks the server's interpreter holds, after a full
+  collection, are back within :data:`BLOCK_SLACK` of the baseline taken
+  after a warm-up of the same traffic, besides the few blocks each nonce
+  the digest server must remember takes (:data:`NONCE_BLOCKS`). Every
+  object is at least one block, so a leak of one object per call shows.
+  (With ``SIPLAB_TRACE_MEMORY=1`` a failure also names the lines whose
+  memory grew; tracing slows the server fourfold, so it is off by default.)
 
 Bounded: each sipp stops after its count of calls or its ``-timeout``, and
-is killed after that; the whole test is about 70 s.
+is killed after that; the whole test takes about two and a half minutes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import select
 import socket
 import subprocess
@@ -68,22 +78,32 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 LOOPBACK = "127.0.0.1"
 PASSWORD = "lab"
-#: Registrations-and-removals, and calls, per second (see "The rates" above).
-REGISTRATION_RATE = 60
-CALL_RATE = 50
-#: Seconds of load: the issue's minute.
+#: The share of the benchmark's rates held here (see "The rates" above).
+LOAD_SHARE = 0.5
+#: Seconds of load for each scenario: the issue's minute.
 DURATION = 60
 WARM_UP = 10  # calls of each scenario before the memory baseline
 #: How far ahead the server's timers are fired afterwards: past 64*T1 = 32 s.
 LATER = 40
-#: Growth of traced memory allowed after the load, besides the nonces: a leak
-#: of 80 bytes per call and per registration (14,000 of them) is more.
-MEMORY_SLACK = 1 << 20
+#: Growth in memory blocks allowed after the load, besides the nonces: a leak
+#: of one object per call or registration (over 100,000 of them) is more.
+BLOCK_SLACK = 20_000
 #: ... and for each nonce the digest server remembers: it keeps the last nonce
 #: count of up to 10,000 nonces for their lifetime (300 s; replay protection,
-#: RFC 7616 §3.3), about 200 bytes each, by design.
-NONCE_BYTES = 256
+#: RFC 7616 §3.3), by design: a dict entry, its key and its tuple.
+NONCE_BLOCKS = 4
 SIPP_TIMEOUT = DURATION + 40
+
+
+def benchmark_rates() -> tuple[int, int]:
+    """REGISTER/s and calls/s that ``bench/load.py`` held, as ``BENCHMARKS.md`` records them."""
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    rates = []
+    for row in ("LabServer: REGISTER/s with digest vs Kamailio", "LabServer: calls/s vs Kamailio"):
+        found = re.search(rf"^\| {re.escape(row)} \| ([0-9,]+) \|", text, re.MULTILINE)
+        assert found, f"BENCHMARKS.md has no row {row!r}: run make bench --write BENCHMARKS.md"
+        rates.append(int(found.group(1).replace(",", "")))
+    return rates[0], rates[1]
 
 
 def free_port() -> int:
@@ -190,13 +210,16 @@ def lab_server() -> Iterator[ServerProcess]:
         server.stop()
 
 
-@pytest.mark.timeout(DURATION + 120)
-def test_a_minute_of_registrations_and_calls_fails_none_and_leaves_nothing_behind(
+@pytest.mark.timeout(2 * DURATION + 150)
+def test_a_minute_at_half_each_benchmark_rate_fails_nothing_and_leaves_nothing_behind(
         tmp_path: Path) -> None:
     require_peer("sipp", "sip-tester")
+    register_rate, call_rate = (round(LOAD_SHARE * rate) for rate in benchmark_rates())
     registering = HERE / "sipp" / "register_unregister.xml"
     interop = ROOT / "tests" / "interop" / "sipp"
-    registrations_count, calls = REGISTRATION_RATE * DURATION, CALL_RATE * DURATION
+    scenario_rate = register_rate / 2  # each sipp call: a registration and its removal
+    registrations_count = round(scenario_rate * DURATION)
+    calls = call_rate * DURATION
     ports = {name: free_port() for name in ("alice", "caller", "bob")}
     with lab_server() as server, ExitStack() as cleanup:
         def sipp(name: str, scenario: Path, port: str, count: int, **options: Any) -> Sipp:
@@ -204,10 +227,23 @@ def test_a_minute_of_registrations_and_calls_fails_none_and_leaves_nothing_behin
             cleanup.callback(run.kill)
             return run
 
+        def held_for_a_minute(*runs: tuple[Sipp, int]) -> None:
+            started = time.monotonic()
+            try:
+                for run, count in runs:
+                    run.assert_all_succeeded(count)
+            except AssertionError as failure:
+                pauses = server.ask("stats")
+                raise AssertionError(f"{failure}\nthe server's stalls (since its start, "
+                                     f"seconds): {pauses['stalls']}; full collections: "
+                                     f"{pauses['full_collections']}") from None
+            elapsed = time.monotonic() - started
+            assert elapsed < DURATION + 5, f"the load took {elapsed:.0f} s: the server fell behind"
+
         # bob registers from the port his UAS answers on: the proxy sends calls there.
         sipp("bob-register", interop / "register_digest.xml", "bob", 1, target=server.port,
              service="bob", auth="bob").assert_all_succeeded(1)
-        callee = sipp("callee", interop / "uas_answer.xml", "bob", WARM_UP + calls)
+        warm_callee = sipp("warm-callee", interop / "uas_answer.xml", "bob", WARM_UP)
         time.sleep(0.3)  # let the UAS bind its port
 
         # Warm-up: the same traffic, briefly, so that what is made once (imports,
@@ -216,21 +252,23 @@ def test_a_minute_of_registrations_and_calls_fails_none_and_leaves_nothing_behin
                      service="alice", rate=20, auth="alice"),
                 sipp("warm-calls", interop / "uac_call.xml", "caller", WARM_UP,
                      target=server.port, service="bob", rate=20)]
-        for run in warm:
+        for run in (*warm, warm_callee):
             run.assert_all_succeeded(WARM_UP)
         baseline = server.ask(f"later {LATER}")
 
-        started = time.monotonic()
-        registrations = sipp("registrations", registering, "alice", registrations_count,
-                             target=server.port, service="alice", rate=REGISTRATION_RATE,
-                             auth="alice")
-        caller = sipp("calls", interop / "uac_call.xml", "caller", calls, target=server.port,
-                      service="bob", rate=CALL_RATE)
-        registrations.assert_all_succeeded(registrations_count)
-        caller.assert_all_succeeded(calls)
-        callee.assert_all_succeeded(WARM_UP + calls)
-        elapsed = time.monotonic() - started
-        assert elapsed < DURATION + 5, f"the load took {elapsed:.0f} s: the server fell behind"
+        held_for_a_minute((sipp("registrations", registering, "alice", registrations_count,
+                                target=server.port, service="alice", rate=scenario_rate,
+                                auth="alice"), registrations_count))
+        # The calls start from a clean server too, as each step of the benchmark does:
+        # the registrations' finished transactions are let go (they would linger 32 s).
+        server.ask(f"later {LATER}")
+        # A callee of its own for the minute of calls: every sipp's -timeout counts
+        # from its start, and one started before the registrations would stop early.
+        callee = sipp("callee", interop / "uas_answer.xml", "bob", calls)
+        time.sleep(0.3)
+        held_for_a_minute((sipp("calls", interop / "uac_call.xml", "caller", calls,
+                                target=server.port, service="bob", rate=call_rate), calls),
+                          (callee, calls))
 
         # bob leaves too: register and remove the binding from the same port.
         sipp("bob-unregister", registering, "bob", 1, target=server.port, service="bob",
@@ -241,10 +279,12 @@ def test_a_minute_of_registrations_and_calls_fails_none_and_leaves_nothing_behin
     left = {name: after[name] for name in ("server_transactions", "client_transactions",
                                            "response_contexts", "bindings", "aors")}
     assert left == dict.fromkeys(left, 0), f"left in the server's tables: {after}"
-    grown = after["traced_bytes"] - baseline["traced_bytes"]
-    allowed = MEMORY_SLACK + NONCE_BYTES * (after["nonces"] - baseline["nonces"])
-    print(f"traced memory grew {grown / 1e6:.2f} MB ({allowed / 1e6:.2f} allowed):", *growth,
+    grown = after["blocks"] - baseline["blocks"]
+    allowed = BLOCK_SLACK + NONCE_BLOCKS * (after["nonces"] - baseline["nonces"])
+    print(f"{register_rate} REGISTER/s and {call_rate} calls/s held for {DURATION} s each; "
+          f"memory blocks grew by {grown} ({allowed} allowed); the server's stalls: "
+          f"{after['stalls']}, full collections: {after['full_collections']}", *growth,
           sep="\n  ")
     assert grown < allowed, (
-        f"traced memory grew {grown / 1e6:.1f} MB over the load (baseline {baseline}, "
+        f"the server holds {grown} more memory blocks after the load (baseline {baseline}, "
         f"after {after}); where:\n" + "\n".join(growth))
