@@ -375,8 +375,8 @@ class ServerCore:
     def _answer_statelessly(self, request: Request, peer: Peer, now: float) -> Response | None:
         """The layer asks first about each new request: a REGISTER for us without
         credentials gets its 401 with no transaction (Registrar.stateless_challenge)."""
-        if (request.method == "REGISTER" and self.registrar.users is not None
-                and not request.headers.get("Route") and self.local.is_our_domain(request.uri)):
+        if (request.method == "REGISTER" and not request.headers.get("Route")
+                and self.local.is_our_domain(request.uri)):
             return self.registrar.stateless_challenge(request, now)
         return None
 

@@ -60,7 +60,6 @@ from __future__ import annotations
 import json
 import re
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -72,6 +71,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import require_peer
+from tests.interop.peers import free_port
 
 pytestmark = [pytest.mark.load, pytest.mark.interop, pytest.mark.slow]
 
@@ -105,13 +105,6 @@ def benchmark_rates() -> tuple[int, int]:
         assert found, f"BENCHMARKS.md has no row {row!r}: run make bench --write BENCHMARKS.md"
         rates.append(int(found.group(1).replace(",", "")))
     return rates[0], rates[1]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class ServerProcess:
