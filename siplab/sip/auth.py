@@ -163,18 +163,46 @@ def compute_response(
         raise UnsupportedChallenge(f"unsupported digest algorithm {algorithm!r}")
     if qop is not None and qop.lower() not in ("auth", "auth-int"):
         raise UnsupportedChallenge(f"unsupported qop {qop!r}")
+    return _response(canonical, username, realm, password, method, uri, nonce, qop, nc, cnonce,
+                     body)
+
+
+def _response(
+    algorithm: str,
+    username: str,
+    realm: str,
+    password: str,
+    method: str,
+    uri: str,
+    nonce: str,
+    qop: str | None,
+    nc: int | None,
+    cnonce: str | None,
+    body: bytes,
+) -> str:
+    """The hash of :func:`compute_response`, for a caller that has checked its arguments.
+
+    ``algorithm`` is in its RFC spelling, ``qop`` is auth or auth-int (in any
+    case) or None. A registrar computes this once per REGISTER with
+    credentials, after making those checks itself
+    (:meth:`~siplab.sip.auth_server.DigestServer.verify`), so it calls this
+    directly and positionally: the same hash, without eleven keyword
+    arguments to match and the checks made twice.
+    """
+    new_hash = _HASHES[algorithm.removesuffix("-sess")]
 
     def h(text: str) -> str:
-        return _hex_digest(canonical, text.encode("utf-8"))
+        # MD5 is required by the protocol here, not chosen for security.
+        return new_hash(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
     ha1 = h(f"{username}:{realm}:{password}")
-    if canonical.endswith("-sess"):
+    if algorithm.endswith("-sess"):
         if cnonce is None:
-            raise ValueError(f"{canonical} needs a cnonce")
+            raise ValueError(f"{algorithm} needs a cnonce")
         ha1 = h(f"{ha1}:{nonce}:{cnonce}")
     a2 = f"{method}:{uri}"
     if qop is not None and qop.lower() == "auth-int":
-        a2 += ":" + _hex_digest(canonical, body)
+        a2 += ":" + _hex_digest(algorithm, body)
     ha2 = h(a2)
     if qop is None:
         return h(f"{ha1}:{nonce}:{ha2}")

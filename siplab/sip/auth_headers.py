@@ -146,21 +146,19 @@ class Credentials:
 
 
 # The common spelling of a digest header, for the quick path of _read_auth_params:
-# the scheme, then name=value pairs (token values, or quoted ones without escapes).
+# "Digest ", then name=value pairs separated by commas, each value a token or a
+# quoted string without escapes. Neither kind of value may hold a control
+# character, so a header read this way needs no separate control-character scan.
+# (*+ and ++ are possessive: they never give back what they took, as nothing
+# here could match by giving it back, and the engine then keeps no way back.)
+_NO_CONTROL = r"\x00-\x08\x0a-\x1f\x7f"
+_PAIR_OR_STRAY_RE = re.compile(
+    r"[ \t]*+([A-Za-z0-9\-.!%*_+`'~]++)[ \t]*+=[ \t]*+"  # name =
+    rf"(?:\"([^\"\\{_NO_CONTROL}]*+)\"|([^ \t,\"{_NO_CONTROL}]++))"  # "quoted" or token
+    r"[ \t]*+(?:,|\Z)"  # then a comma, or the end
+    r"|(?s:.)"  # or else any one character: a stray, with an empty name
+)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_DIGEST_RE = re.compile(r"[Dd][Ii][Gg][Ee][Ss][Tt](?=[ \t]|\Z)")
-_SEPARATORS_RE = re.compile(r"[ \t,]*")
-_AUTH_PARAM_RE = re.compile(
-    r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*(?:\"([^\"\\\\]*)\"|([^ \t,\"]+))[ \t]*(?=,|\Z)"
-)
-# The whole value in that spelling at once: "Digest", then name=value pairs
-# separated by one comma (and blanks). A value that matches is read by one
-# finditer with the same pair expression; any other goes through the loop.
-_PAIR = r"[A-Za-z0-9\-.!%*_+`'~]+[ \t]*=[ \t]*(?:\"[^\"\\\\]*\"|[^ \t,\"]+)"
-_ALL_PAIRS_RE = re.compile(
-    rf"[Dd][Ii][Gg][Ee][Ss][Tt][ \t]+{_PAIR}(?:[ \t]*,[ \t]*{_PAIR})*[ \t]*\Z"
-)
-_PAIR_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*(?:\"([^\"\\\\]*)\"|([^ \t,\"]+))")
 
 
 def _read_auth_params(value: str, what: str) -> dict[str, tuple[str, str, bool]]:
@@ -169,47 +167,30 @@ def _read_auth_params(value: str, what: str) -> dict[str, tuple[str, str, bool]]
     Names are case-insensitive; values are tokens or quoted strings (which may
     hold commas and ``\\``-escapes). Spaces around ``=`` and ``,`` are allowed.
     A registrar reads one of these per REGISTER, so the usual spelling is read
-    with a few regular expressions; anything else (escapes, a repeated name,
-    a mistake) goes the careful way, which also says what is wrong.
+    with one regular expression; anything else (escapes, a repeated name, a
+    mistake) goes the careful way, which also says what is wrong.
     """
-    if _CONTROL_RE.search(value):
-        raise SipParseError("control character in header value", where=what)
     text = value.strip(" \t")
-    if _ALL_PAIRS_RE.match(text):  # sipp's, JsSIP's and siplab's own spelling
-        pairs = _PAIR_RE.findall(text, 6)  # after "Digest"
+    if text.startswith("Digest "):  # sipp's, JsSIP's, SIP.js's and siplab's own spelling
+        # findall cuts the rest into consecutive pieces: a name=value pair with
+        # its comma, or a single character no pair starts with. Such a stray
+        # has an empty name, so it shows up as the key "": then, or if a name
+        # came twice (fewer keys than pieces), the careful reader takes over.
+        pieces = _PAIR_OR_STRAY_RE.findall(text, 7)
         # A token value is never empty, so an empty token group means a quoted value.
         params: dict[str, tuple[str, str, bool]] = {
             name.lower(): (name, token_value, False) if token_value else (name, quoted, True)
-            for name, quoted, token_value in pairs
+            for name, quoted, token_value in pieces
         }
-        if len(params) == len(pairs):
+        if len(params) == len(pieces) and "" not in params:
             return params
-        return _read_auth_params_carefully(text, what)  # a name twice: say so carefully
-    scheme = _DIGEST_RE.match(text)
-    if scheme is None:
-        return _read_auth_params_carefully(text, what)
-    params = {}
-    position, end = scheme.end(), len(text)
-    while True:
-        position = _SEPARATORS_RE.match(text, position).end()  # type: ignore[union-attr]
-        if position >= end:
-            return params
-        found = _AUTH_PARAM_RE.match(text, position)
-        if found is None:
-            return _read_auth_params_carefully(text, what)
-        name, quoted_value, token_value = found.groups()
-        key = name.lower()
-        if key in params:
-            return _read_auth_params_carefully(text, what)
-        if quoted_value is not None:
-            params[key] = (name, quoted_value, True)
-        else:
-            params[key] = (name, token_value, False)
-        position = found.end()
+    return _read_auth_params_carefully(text, what)
 
 
 def _read_auth_params_carefully(text: str, what: str) -> dict[str, tuple[str, str, bool]]:
     # Character by character, with an error that says where the value goes wrong.
+    if _CONTROL_RE.search(text):
+        raise SipParseError("control character in header value", where=what)
     n = len(text)
     i = 0
     while i < n and text[i] in TOKEN_CHARS:
@@ -312,6 +293,10 @@ def parse_challenge(value: str) -> Challenge:
     )
 
 
+#: What params.pop(name, _ABSENT)[1] gives for a parameter that is not there: None.
+_ABSENT = ("", None, False)
+
+
 def parse_credentials(value: str) -> Credentials:
     """Parse an ``Authorization`` or ``Proxy-Authorization`` value (digest credentials).
 
@@ -320,12 +305,17 @@ def parse_credentials(value: str) -> Credentials:
     """
     what = "digest credentials"
     params = _read_auth_params(value, what)
-    username = _require(params, "username", what)
-    realm = _require(params, "realm", what)
-    nonce = _require(params, "nonce", what)
-    uri = _require(params, "uri", what)
-    response = _require(params, "response", what)
-    nc_text = _take(params, "nc")
+    # A registrar parses one of these per REGISTER, so the fields are popped
+    # directly rather than through _require and _take (same results, fewer calls).
+    try:
+        username = params.pop("username")[1]
+        realm = params.pop("realm")[1]
+        nonce = params.pop("nonce")[1]
+        uri = params.pop("uri")[1]
+        response = params.pop("response")[1]
+    except KeyError as missing:  # the first missing one, in the order above
+        raise SipParseError(f"missing {missing.args[0]}", where=what) from None
+    nc_text = params.pop("nc", _ABSENT)[1]
     if nc_text is not None and not _NC_RE.match(nc_text):
         raise SipParseError(f"bad nc {nc_text!r}: must be 8 lower-case hex digits", where=what)
     return Credentials(
@@ -334,10 +324,10 @@ def parse_credentials(value: str) -> Credentials:
         nonce=nonce,
         uri=uri,
         response=response,
-        algorithm=_take(params, "algorithm"),
-        cnonce=_take(params, "cnonce"),
-        opaque=_take(params, "opaque"),
-        qop=_take(params, "qop"),
+        algorithm=params.pop("algorithm", _ABSENT)[1],
+        cnonce=params.pop("cnonce", _ABSENT)[1],
+        opaque=params.pop("opaque", _ABSENT)[1],
+        qop=params.pop("qop", _ABSENT)[1],
         nc=None if nc_text is None else int(nc_text, 16),
-        params=_extra(params),
+        params=_extra(params) if params else (),
     )

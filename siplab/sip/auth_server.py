@@ -43,6 +43,7 @@ import binascii
 import hashlib
 import hmac
 import math
+import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,12 +54,12 @@ from siplab.ids import IdSource
 from siplab.sip.auth import (
     Challenge,
     Credentials,
+    _response,
     canonical_algorithm,
-    compute_response,
     parse_credentials,
 )
 from siplab.sip.build import build_response
-from siplab.sip.grammar import split_commas
+from siplab.sip.grammar import quote, split_commas
 from siplab.sip.message import Request, Response
 
 __all__ = [
@@ -76,6 +77,13 @@ _ISSUED = struct.Struct(">d")  # issued_at, a float of seconds, 8 bytes
 _RANDOM_BYTES = 8
 _MAC_BYTES = 16
 _NONCE_BYTES = _ISSUED.size + _RANDOM_BYTES + _MAC_BYTES
+# What base64url writes for _NONCE_BYTES (32) bytes, without padding: 43
+# characters, the last holding 4 bits and 2 unused bits that must be zero, so it
+# is one of the 16 characters whose alphabet position is a multiple of 4. A
+# nonce that does not match is not one this server wrote.
+_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]\Z")
+# base64url -> standard base64, so that binascii decodes it.
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
 class AuthStatus(StrEnum):
@@ -136,6 +144,9 @@ class DigestServer:
         "max_tracked_nonces",
         "_secret",
         "_keyed",
+        "_nonce_keyed",
+        "_tag_keyed",
+        "_challenge_texts",
         "_ids",
         "_nc_seen",
         "_forgotten_until",
@@ -176,8 +187,15 @@ class DigestServer:
         self.max_tracked_nonces = max_tracked_nonces
         self._secret = bytes(secret)
         self._keyed = hmac.new(self._secret, digestmod=hashlib.sha256)
+        # The same, having already read the fixed first parts of the nonce and
+        # To tag MACs (see _mac): a copy of these then reads only what varies.
+        self._nonce_keyed = self._keyed.copy()
+        self._nonce_keyed.update(b"nonce\x00" + realm.encode("utf-8") + b"\x00")
+        self._tag_keyed = self._keyed.copy()
+        self._tag_keyed.update(b"to-tag\x00")
         self._ids = ids if ids is not None else IdSource()
         self.opaque = _b64(self._mac(b"opaque", realm.encode("utf-8"))[:12])
+        self._challenge_texts = self._challenge_templates()
         # nonce -> (issued_at, highest nc seen); nonces issued at or before
         # _forgotten_until were dropped to bound memory and count as expired.
         self._nc_seen: dict[str, tuple[float, int]] = {}
@@ -192,9 +210,12 @@ class DigestServer:
     # -- nonces ----------------------------------------------------------------------
 
     def _mac(self, *parts: bytes) -> bytes:
-        # HMAC-SHA256 keyed with the secret: a copy of the keyed object made once
-        # in __init__ gives the same bytes as hmac.new(secret, message, sha256)
-        # without hashing the key again (two MACs per REGISTER).
+        # HMAC-SHA256 keyed with the secret, of the parts joined by NUL bytes: a
+        # copy of the keyed object made once in __init__ gives the same bytes as
+        # hmac.new(secret, message, sha256) without hashing the key again. The
+        # three MACs of every registration (make_nonce, stateless_tag,
+        # nonce_issued_at) go one step further, from copies that have read
+        # their fixed first parts too.
         mac = self._keyed.copy()
         mac.update(b"\x00".join(parts))
         return mac.digest()
@@ -203,24 +224,23 @@ class DigestServer:
         """A fresh signed nonce issued at ``now``."""
         issued = _ISSUED.pack(now)
         random_part = self._ids.nonce_bytes(_RANDOM_BYTES)
-        mac = self._mac(b"nonce", self.realm.encode("utf-8"), issued, random_part)
-        return _b64(issued + random_part + mac[:_MAC_BYTES])
+        # = self._mac(b"nonce", realm, issued, random_part), the prefix already read
+        mac = self._nonce_keyed.copy()
+        mac.update(issued + b"\x00" + random_part)
+        return _b64(issued + random_part + mac.digest()[:_MAC_BYTES])
 
     def nonce_issued_at(self, nonce: str) -> float | None:
         """When this server issued ``nonce``, or None if it did not (forged or garbled)."""
-        if len(nonce) != math.ceil(_NONCE_BYTES * 4 / 3) or not nonce.isascii():
+        # The pattern admits exactly what _b64 writes for 32 bytes, so the
+        # plain decoder can do: nothing it skips or pads is left to check.
+        if _NONCE_RE.match(nonce) is None:
             return None
-        try:
-            raw = base64.b64decode(nonce + "=" * (-len(nonce) % 4), altchars=b"-_", validate=True)
-        except (binascii.Error, ValueError):
+        raw = binascii.a2b_base64(nonce.encode("ascii").translate(_FROM_URLSAFE) + b"=")
+        mac = self._nonce_keyed.copy()
+        mac.update(raw[: _ISSUED.size] + b"\x00" + raw[_ISSUED.size : -_MAC_BYTES])
+        if not hmac.compare_digest(mac.digest()[:_MAC_BYTES], raw[-_MAC_BYTES:]):
             return None
-        if _b64(raw) != nonce:  # unused low bits of the last character set: not ours
-            return None
-        issued, random_part = raw[: _ISSUED.size], raw[_ISSUED.size : -_MAC_BYTES]
-        mac = self._mac(b"nonce", self.realm.encode("utf-8"), issued, random_part)
-        if not hmac.compare_digest(mac[:_MAC_BYTES], raw[-_MAC_BYTES:]):
-            return None
-        value: float = _ISSUED.unpack(issued)[0]
+        value: float = _ISSUED.unpack_from(raw)[0]
         return value
 
     def stateless_tag(self, request: Request) -> str:
@@ -231,15 +251,20 @@ class DigestServer:
         what the copies share (top Via, Call-ID, From tag, CSeq), signed with
         the secret so that nobody can predict it.
         """
-        headers = request.headers
-        parts = [(headers.get(name) or "").encode("utf-8")
-                 for name in ("Via", "Call-ID", "CSeq")]
-        mac = self._mac(b"to-tag", *parts, (request.from_tag or "").encode("utf-8"))
-        return mac[:5].hex()
+        get = request.headers.get
+        shared = (get("Via") or "", get("Call-ID") or "", get("CSeq") or "",
+                  request.from_tag or "")
+        # = self._mac(b"to-tag", via, call_id, cseq, from_tag): "\x00" is one
+        # byte in UTF-8, so joining the text and then encoding gives the same bytes.
+        mac = self._tag_keyed.copy()
+        mac.update("\x00".join(shared).encode("utf-8"))
+        return mac.digest()[:5].hex()
 
     def challenge(self, now: float, *, stale: bool = False) -> list[Challenge]:
         """One challenge per algorithm, in the configured order, sharing a fresh nonce."""
-        nonce = self.make_nonce(now)
+        return self._challenges(self.make_nonce(now), stale)
+
+    def _challenges(self, nonce: str, stale: bool) -> list[Challenge]:
         return [
             Challenge(
                 realm=self.realm,
@@ -251,6 +276,25 @@ class DigestServer:
             )
             for algorithm in self.algorithms
         ]
+
+    def _challenge_templates(self) -> tuple[tuple[tuple[str, str], ...], ...]:
+        """The text of each challenge around its nonce: [stale][algorithm] -> (before, after).
+
+        Every challenge this server writes is the same text but for the nonce,
+        so challenge_response pastes a fresh nonce between the two halves that
+        str(Challenge) writes around a placeholder, here, once. (A nonce is
+        base64url, which quote() leaves as it is; the placeholder holds NULs,
+        which no header value can, so it is found only where the nonce goes.)
+        """
+        placeholder = "\x00nonce\x00"
+        texts = []
+        for stale in (False, True):
+            halves = []
+            for challenge in self._challenges(placeholder, stale):
+                before, _, after = str(challenge).partition(quote(placeholder))
+                halves.append((before + '"', '"' + after))
+            texts.append(tuple(halves))
+        return tuple(texts)
 
     # -- the nc memory -----------------------------------------------------------------
 
@@ -294,59 +338,57 @@ class DigestServer:
         unknown user). ``body`` matters only for qop=auth-int.
         """
         user = credentials.username
-
-        def fail(status: AuthStatus, detail: str) -> AuthResult:
-            return AuthResult(status, user, detail)
-
-        qop = credentials.qop.lower() if credentials.qop is not None else None
-        if self.qop and qop is None:
-            return fail(AuthStatus.MISSING_FIELDS, f"no qop, but qop={','.join(self.qop)} asked")
-        if qop is not None and qop not in (self.qop or ("auth", "auth-int")):
-            return fail(AuthStatus.UNSUPPORTED, f"qop {credentials.qop!r} was not offered")
-        if qop is not None and (credentials.cnonce is None or credentials.nc is None):
-            return fail(AuthStatus.MISSING_FIELDS, "qop needs cnonce and nc")
+        qop = credentials.qop
+        nc = credentials.nc
+        cnonce = credentials.cnonce
+        qop_name = qop.lower() if qop is not None else None
+        if self.qop and qop_name is None:
+            return AuthResult(AuthStatus.MISSING_FIELDS, user,
+                              f"no qop, but qop={','.join(self.qop)} asked")
+        if qop_name is not None:
+            if qop_name not in (self.qop or ("auth", "auth-int")):
+                return AuthResult(AuthStatus.UNSUPPORTED, user, f"qop {qop!r} was not offered")
+            if cnonce is None or nc is None:
+                return AuthResult(AuthStatus.MISSING_FIELDS, user, "qop needs cnonce and nc")
         if credentials.realm != self.realm:
-            return fail(AuthStatus.WRONG_REALM, f"realm {credentials.realm!r} is not ours")
+            return AuthResult(AuthStatus.WRONG_REALM, user,
+                              f"realm {credentials.realm!r} is not ours")
         algorithm = canonical_algorithm(credentials.algorithm)
         if algorithm is None or algorithm not in self.algorithms:
-            return fail(AuthStatus.UNSUPPORTED, f"algorithm {credentials.algorithm!r} not offered")
-        if algorithm.endswith("-sess") and credentials.cnonce is None:
-            return fail(AuthStatus.MISSING_FIELDS, f"{algorithm} needs a cnonce")
-        issued = self.nonce_issued_at(credentials.nonce)
+            return AuthResult(AuthStatus.UNSUPPORTED, user,
+                              f"algorithm {credentials.algorithm!r} not offered")
+        if cnonce is None and algorithm.endswith("-sess"):
+            return AuthResult(AuthStatus.MISSING_FIELDS, user, f"{algorithm} needs a cnonce")
+        nonce = credentials.nonce
+        issued = self.nonce_issued_at(nonce)
         if issued is None:
-            return fail(AuthStatus.NONCE_FORGED, "the nonce was not issued by this server")
+            return AuthResult(AuthStatus.NONCE_FORGED, user,
+                              "the nonce was not issued by this server")
         if credentials.opaque is not None and credentials.opaque != self.opaque:
-            return fail(AuthStatus.NONCE_FORGED, "the opaque value is not ours")
+            return AuthResult(AuthStatus.NONCE_FORGED, user, "the opaque value is not ours")
         password = (
             password_for.get(user) if isinstance(password_for, Mapping) else password_for(user)
         )
         if password is None:
-            return fail(AuthStatus.UNKNOWN_USER, f"no password for {user!r}")
-        expected = compute_response(
-            algorithm=algorithm,
-            username=user,
-            realm=self.realm,
-            password=password,
-            method=method,
-            uri=credentials.uri,
-            nonce=credentials.nonce,
-            qop=credentials.qop,
-            nc=credentials.nc,
-            cnonce=credentials.cnonce,
-            body=body,
-        )
+            return AuthResult(AuthStatus.UNKNOWN_USER, user, f"no password for {user!r}")
+        # compute_response without its checks of algorithm and qop: made above.
+        expected = _response(algorithm, user, self.realm, password, method, credentials.uri,
+                             nonce, qop, nc, cnonce, body)
         given = credentials.response.lower().encode("utf-8")
         if not hmac.compare_digest(expected.encode("ascii"), given):
-            return fail(AuthStatus.WRONG_PASSWORD, "the response does not match")
+            return AuthResult(AuthStatus.WRONG_PASSWORD, user, "the response does not match")
         # Only now, with the password proven, may the answer say stale=TRUE.
         if not issued <= now <= issued + self.nonce_lifetime or issued <= self._forgotten_until:
-            return fail(AuthStatus.NONCE_EXPIRED, "the nonce is too old")
-        if credentials.nc is not None:
-            last = self._nc_seen.get(credentials.nonce)
-            if last is not None and credentials.nc <= last[1]:
-                return fail(AuthStatus.NC_REPLAY, f"nc {credentials.nc:08x} after {last[1]:08x}")
-            self._nc_seen[credentials.nonce] = (issued, credentials.nc)
-            self._sweep(now)
+            return AuthResult(AuthStatus.NONCE_EXPIRED, user, "the nonce is too old")
+        if nc is not None:
+            last = self._nc_seen.get(nonce)
+            if last is not None and nc <= last[1]:
+                return AuthResult(AuthStatus.NC_REPLAY, user, f"nc {nc:08x} after {last[1]:08x}")
+            self._nc_seen[nonce] = (issued, nc)
+            # _sweep only when it has something to do (a sweep is due, or the
+            # cap is passed), rather than calling it for every REGISTER.
+            if now >= self._next_sweep or len(self._nc_seen) > self.max_tracked_nonces:
+                self._sweep(now)
         return AuthResult(AuthStatus.OK, user)
 
     # -- on whole messages ------------------------------------------------------------------
@@ -411,5 +453,11 @@ class DigestServer:
             header = "Proxy-Authenticate"
         else:
             raise ValueError(f"a digest challenge is a 401 or 407, not {status}")
-        lines = [(header, str(challenge)) for challenge in self.challenge(now, stale=stale)]
+        # = [(header, str(challenge)) for challenge in self.challenge(now, stale=stale)],
+        # with the text around the nonce written once in __init__.
+        nonce = self.make_nonce(now)
+        lines = [
+            (header, before + nonce + after)
+            for before, after in self._challenge_texts[1 if stale else 0]
+        ]
         return build_response(request, status, to_tag=to_tag or self._ids.tag(), headers=lines)
