@@ -25,7 +25,8 @@ from collections.abc import Iterable, Sequence
 
 from siplab.ids import IdSource
 from siplab.sip.grammar import split_unquoted
-from siplab.sip.headers import Address, Via, parse_address, parse_via
+from siplab.sip.header_list import _check_header
+from siplab.sip.headers import Address, Headers, Via, parse_address, parse_via
 from siplab.sip.message import Request, Response
 from siplab.sip.transport import uri_host
 from siplab.sip.uri import Uri
@@ -106,8 +107,8 @@ def build_request(
     return Request(method, uri, lines, body)
 
 
-# Headers a response copies from its request, in this order (§8.2.6.2).
-_COPIED = ("From", "Call-ID", "CSeq")
+# Methods whose 1xx/2xx responses copy Record-Route (they can make a dialog, §12.1.1).
+_DIALOG_METHODS = ("INVITE", "SUBSCRIBE", "REFER")
 
 
 def build_response(
@@ -126,32 +127,48 @@ def build_response(
     one on every response except 100 Trying. For a 1xx/2xx to a request that
     can make a dialog, Record-Route is copied too (§12.1.1).
     """
-    lines: list[tuple[str, str]] = [("Via", v) for v in request.headers.get_all("Via")]
-    to_value = request.headers.get("To") or ""
+    # The lines copied from the request were checked when they went into its
+    # Headers (by the parser, or by Headers when built by code): no CR, LF or
+    # NUL, no blanks around them. So only what the caller adds is checked here
+    # (the To with its new tag, the extra lines, Content-Type), and the
+    # response's Headers is made from the finished list without checking it
+    # all again. The names are written here, so they are tokens.
+    source = request.headers
+    vias = source._values("via")  # every Via line, in order (§8.2.6.2)
+    if not vias:
+        lines: list[tuple[str, str]] = []
+    elif len(vias) == 1:  # the usual case, without a comprehension's call
+        lines = [("Via", vias[0])]
+    else:
+        lines = [("Via", v) for v in vias]
+    to_value = source._first_value("to") or ""
     if to_tag is not None and status != 100:
         to_address = request.to if to_value else parse_address(to_value)
         if to_address.tag is None:
             # The request's To as written, with the tag after its parameters: the
             # address str(to_address.with_param("tag", to_tag)) would write, without
             # writing it out again (§8.2.6.2: the request's To, plus a tag).
-            to_value = f"{to_value};tag={to_tag}"
-    from_value = request.headers.get("From") or ""
-    lines += [("From", from_value), ("To", to_value)]
-    for name in _COPIED[1:]:
-        value = request.headers.get(name)
-        if value is not None:
-            lines.append((name, value))
-    if 100 < status < 300 and request.method in ("INVITE", "SUBSCRIBE", "REFER"):
-        lines.extend(("Record-Route", v) for v in request.headers.get_all("Record-Route"))
+            to_value = _check_header("To", f"{to_value};tag={to_tag}")
+    lines.append(("From", source._first_value("from") or ""))
+    lines.append(("To", to_value))
+    call_id = source._first_value("call-id")
+    if call_id is not None:
+        lines.append(("Call-ID", call_id))
+    cseq = source._first_value("cseq")
+    if cseq is not None:
+        lines.append(("CSeq", cseq))
+    if 100 < status < 300 and request.method in _DIALOG_METHODS:
+        lines.extend(("Record-Route", v) for v in source._values("record-route") or ())
     if status == 100:
-        timestamp = request.headers.get("Timestamp")
+        timestamp = source._first_value("timestamp")
         if timestamp is not None:
             lines.append(("Timestamp", timestamp))
-    lines.extend(headers)
+    for name, value in headers:
+        lines.append((name, _check_header(name, value)))
     if body and content_type:
-        lines.append(("Content-Type", content_type))
+        lines.append(("Content-Type", _check_header("Content-Type", content_type)))
     lines.append(("Content-Length", str(len(body))))
-    response = Response(status, reason, lines, body)
+    response = Response(status, reason, Headers._trusted(lines), body)
     response.share_parsed(request)
     return response
 
@@ -206,24 +223,21 @@ def mark_received(request: Request, host: str, port: int) -> None:
     ``received`` is added when the Via's host differs from the source address
     (or when the client asked for ``rport``, which then gets the source port).
     """
-    lines = request.headers.get_all("Via")
-    if not lines:
+    line = request.headers.get("Via")
+    if line is None:
         return
     # The top Via may share its line with others ("Via: a, b"); a comma inside a
     # quoted parameter value does not separate two of them.
-    parts = split_unquoted(lines[0], ",") if "," in lines[0] else lines[:1]
+    parts = split_unquoted(line, ",") if "," in line else [line]
     via = request.top_via if len(parts) == 1 else parse_via(parts[0])
-    changed = False
-    bare = host[1:-1] if host.startswith("[") else host
-    via_host = via.host[1:-1] if via.host.startswith("[") else via.host
-    if not _same_host(via_host, bare) or via.wants_rport:
-        via = via.with_param("received", bare)
-        changed = True
-    if via.wants_rport:
+    wants_rport = via.wants_rport
+    bare = host[1:-1] if host[:1] == "[" else host
+    via_host = via.host[1:-1] if via.host[:1] == "[" else via.host
+    if not wants_rport and _same_host(via_host, bare):
+        return  # the usual case without rport: the request came from its sent-by
+    via = via.with_param("received", bare)
+    if wants_rport:
         via = via.with_param("rport", str(port))
-        changed = True
-    if not changed:
-        return
     new_first = ",".join([str(via), *parts[1:]])
     request.headers.replace_first("Via", new_first)
 

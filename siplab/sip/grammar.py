@@ -132,7 +132,8 @@ def get_param(params: Params, name: str) -> str | None:
     """
     lname = name.lower()
     for key, value in params:
-        if key.lower() == lname:
+        # A name written as asked (``branch``, ``tag``) matches without lower().
+        if key == name or key.lower() == lname:
             return "" if value is None else value
     return None
 

@@ -176,6 +176,7 @@ class Headers:
         # iterates over the headers or changes them: reading a few fields
         # costs a few dictionary lookups. The careful path fills ``_first``
         # and ``_more`` too, with the values already unfolded and stripped.
+        # replace_first keeps them true; any other change drops them.
         self._lines: list[str] | None = None
         self._first: Mapping[str, str] = _NOT_READ
         self._more: dict[str, list[str]] = {}
@@ -255,12 +256,21 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first line called ``name``, or ``default``."""
-        found = self._first_value(header_key(name))
-        return default if found is None else found
+        # header_key and _first_value, written out: a server calls this a dozen
+        # times per request, and two Python calls are much of what it costs.
+        key = _KNOWN_KEYS.get(name) or header_key(name)
+        first = self._first
+        if first is not _NOT_READ:
+            found = first.get(key)
+            if found is None:
+                return default
+            return found.strip(" \t")
+        values = self._lookup().get(key)
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
         """The values of every line called ``name``, in order (not comma-split)."""
-        return list(self._values(header_key(name)) or ())
+        return list(self._values(_KNOWN_KEYS.get(name) or header_key(name)) or ())
 
     def get_list(self, name: str) -> list[str]:
         """Every element of a list header, across lines, split at commas."""
@@ -277,7 +287,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = header_key(name)
+        key = _KNOWN_KEYS.get(name) or header_key(name)
         first = self._first
         return key in first if first is not _NOT_READ else key in self._lookup()
 
@@ -360,6 +370,29 @@ class Headers:
         """Replace the value of the first line called ``name``; False if there is none."""
         value = _check_header(name, value)
         key = header_key(name)
+        first = self._first
+        if isinstance(first, dict) and key in first:
+            # The parser's index stays true: only the first value of ``key``
+            # changes, which is what ``_first`` holds. Keeping it spares every
+            # later lookup the rebuilding of the index, and a message that was
+            # never iterated keeps its lines as read (a server does this to the
+            # top Via of each request that asks for rport, RFC 3581).
+            lines = self._lines
+            if lines is not None:  # the fast path's "Name: value" lines, as read
+                for i, line in enumerate(lines):
+                    existing = line.partition(":")[0]
+                    if (_KNOWN_KEYS.get(existing) or header_key(existing)) == key:
+                        lines[i] = f"{existing}: {value}"
+                        break
+            else:
+                items = self._items
+                for i, (existing, _) in enumerate(items):
+                    if header_key(existing) == key:
+                        items[i] = (existing, value)
+                        break
+            first[key] = value
+            self._index = None
+            return True
         for i, (existing, _) in enumerate(self._items):
             if header_key(existing) == key:
                 self._items[i] = (existing, value)
@@ -399,7 +432,8 @@ class Headers:
 def _check_header(name: str, value: str) -> str:
     # Returns the value as a parser would read it back: without the spaces and
     # tabs around it (§7.3.1), so that parse_message(m.to_bytes()) == m holds.
-    if not is_token(name):
+    # The usual names are known tokens, which spares the regular expression.
+    if name not in _KNOWN_KEYS and not is_token(name):
         raise ValueError(f"bad header name {name!r}")
     if "\r" in value or "\n" in value or "\x00" in value:
         raise ValueError(f"header {name!r} value contains CR, LF or NUL")

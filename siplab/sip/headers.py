@@ -5,7 +5,15 @@ objects: :class:`Address` for From/To/Contact/Route (a name-addr such as
 ``"Alice" <sip:alice@atlanta.example.com>;tag=1928301774``), :class:`Via`
 and :class:`CSeq`. They are parsed on demand from the text, so reading a
 message costs only what you look at. :func:`tag_of` and :func:`via_branch`
-read the two parameters every transaction needs without a full parse.
+read the two parameters every transaction needs without a full parse, and
+:func:`check_address` tells whether an address parses without making it.
+
+A server parses the top Via and the From of every request, and both are new
+each time (the branch, the tag): :func:`parse_via` and :func:`parse_address`
+read their usual shape with one regular expression each, and leave
+everything else to a careful reading that says what is wrong. The two
+readings agree wherever the quick one applies
+(``tests/sip/test_request_path_fast_paths.py``).
 
 The list of header lines itself (:class:`Headers`, compact forms, lookups) is
 in :mod:`siplab.sip.header_list`; it is imported here too, so that
@@ -16,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from siplab.errors import SipParseError
 from siplab.sip.grammar import (
@@ -50,6 +58,7 @@ __all__ = [
     "CSeq",
     "parse_address",
     "parse_addresses",
+    "check_address",
     "parse_via",
     "parse_vias",
     "parse_cseq",
@@ -101,7 +110,7 @@ class Address:
 
     @property
     def tag(self) -> str | None:
-        return self.param("tag")
+        return get_param(self.params, "tag")  # self.param("tag"), one call fewer
 
     @property
     def is_wildcard(self) -> bool:
@@ -137,7 +146,60 @@ def parse_address(text: str) -> Address:
     return address
 
 
+# The usual name-addr, ``<sip:alice@atlanta.example.com>;tag=1928301774``, with
+# an optional display name, in one expression. Only shapes the careful reading
+# below takes the same way: no blanks or quotes inside the brackets or among
+# the parameters (so nothing there for it to strip or unquote), a display
+# name of plain tokens or a quoted string without escapes, parameter names
+# that are tokens. ``[!#-;=?-~]`` is printable ASCII except ``"``, ``<``, ``>``.
+_COMMON_ADDRESS_RE = re.compile(
+    r"(?:\"([^\"\\\r\n]*)\"[ \t]*|"                       # "Alice Smith" (group 1)
+    r"([A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*)[ \t]*)?"  # Alice (2)
+    r"<([!#-;=?-~]+)>"                                           # <sip:...> (3)
+    r"((?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~:\[\]]*)?)*)\Z"  # ;tag=... (4)
+)
+_new_object = object.__new__  # an instance without running __init__
+
+
+def _slot_setter(cls: type, field: str) -> Any:
+    # The setter of one field's slot. A frozen dataclass's __init__ stores each
+    # field through object.__setattr__; calling the slot's own setter on an
+    # instance from object.__new__ stores the same value for about half the
+    # cost of the constructor. Used only where an Address or a Via is made
+    # for every message; everywhere else the constructor is used as usual.
+    return cls.__dict__[field].__set__
+
+
+_set_address_uri = _slot_setter(Address, "uri")
+_set_address_display = _slot_setter(Address, "display_name")
+_set_address_params = _slot_setter(Address, "params")
+_set_address_wildcard = _slot_setter(Address, "wildcard")
+
+
 def _parse_address(text: str) -> Address:
+    # The usual shape, read with one match (see _COMMON_ADDRESS_RE); the
+    # careful reading below takes everything else and says what is wrong.
+    common = _COMMON_ADDRESS_RE.match(text)
+    if common is None:
+        return _parse_address_carefully(text)
+    quoted, tokens, uri_text, paramtext = common.groups()
+    uri = parse_uri(uri_text)
+    # What parse_params gives for parameters without blanks or quotes; a
+    # plain loop, which costs less here than a comprehension.
+    params: list[tuple[str, str | None]] = []
+    if paramtext:
+        for piece in paramtext[1:].split(";"):
+            name, eq, value = piece.partition("=")
+            params.append((name, value if eq else None))
+    address = _new_object(Address)
+    _set_address_uri(address, uri)
+    _set_address_display(address, tokens if quoted is None else quoted)
+    _set_address_params(address, tuple(params))
+    _set_address_wildcard(address, False)
+    return address
+
+
+def _parse_address_carefully(text: str) -> Address:
     text = text.strip()
     if text == "*":
         return WILDCARD
@@ -176,6 +238,24 @@ def _end_of_quoted(text: str) -> int:
     if i >= len(text):
         raise SipParseError("unterminated quoted display name", where=repr(text[:80]))
     return i + 1
+
+
+def check_address(text: str) -> None:
+    """Raise the SipParseError that ``parse_address(text)`` would raise, if any.
+
+    Validating a request needs to know that its From parses, not the Address
+    (a server reads only the From tag, see ``Message.from_tag``), and the tag
+    is new in every dialog, so the Address would be made for nothing. The
+    usual shape needs only its URI checked: on that shape ``_parse_address``
+    can fail only there. Anything else is parsed (and remembered) in full.
+    """
+    if text in _MEMO:  # read before, so it parses
+        return
+    common = _COMMON_ADDRESS_RE.match(text)
+    if common is None:
+        parse_address(text)
+    else:
+        parse_uri(common.group(3))
 
 
 def parse_addresses(value: str) -> list[Address]:
@@ -247,18 +327,20 @@ class Via:
         return Via(self.transport, self.host, self.port, set_param(self.params, name, value),
                    self.protocol)
 
+    # These read get_param directly rather than through self.param: a server
+    # reads them on every request, and that saves a call each time.
     @property
     def branch(self) -> str | None:
-        return self.param("branch")
+        return get_param(self.params, "branch")
 
     @property
     def received(self) -> str | None:
-        return self.param("received")
+        return get_param(self.params, "received")
 
     @property
     def rport(self) -> int | None:
         """The rport value filled in by the server, or None (also when only requested)."""
-        value = self.param("rport")
+        value = get_param(self.params, "rport")
         if value and value.isascii() and value.isdigit() and len(value) <= 5:
             return int(value)
         return None
@@ -266,15 +348,58 @@ class Via:
     @property
     def wants_rport(self) -> bool:
         """True if the client asked for symmetric response routing (``;rport``)."""
-        return self.param("rport") is not None
+        return get_param(self.params, "rport") is not None
 
     @property
     def sent_by(self) -> str:
         return self.host if self.port is None else f"{self.host}:{self.port}"
 
 
+# The usual Via element, ``SIP/2.0/UDP host:port;branch=z9hG4bK776;rport``, in
+# one expression: the sent-protocol written exactly so, one blank, a sent-by
+# of host characters (checked below as the careful reading checks it), and
+# parameters with token names and no blanks or quotes. Whatever it takes, the
+# careful reading below would read the same; it takes anything else.
+_COMMON_VIA_RE = re.compile(
+    r"SIP/2\.0/([A-Za-z0-9\-.!%*_+`'~]+) "
+    r"([A-Za-z0-9\-._:\[\]]+)"
+    r"((?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~:\[\]]*)?)*)\Z"
+)
+_set_via_transport = _slot_setter(Via, "transport")
+_set_via_host = _slot_setter(Via, "host")
+_set_via_port = _slot_setter(Via, "port")
+_set_via_params = _slot_setter(Via, "params")
+_set_via_protocol = _slot_setter(Via, "protocol")
+
+
 def parse_via(text: str) -> Via:
     """Parse one Via element (not a comma-separated list)."""
+    # A server parses the top Via of every request, and its branch is new
+    # each time: the usual shape is read with one match (see _COMMON_VIA_RE),
+    # and the Via made by setting its slots (see _slot_setter).
+    common = _COMMON_VIA_RE.match(text)
+    if common is None:
+        return _parse_via_carefully(text)
+    transport, sent_by, paramtext = common.groups()
+    # Host and port are read, and checked, as the careful reading does it:
+    # as a SIP URI (whose reader remembers the few it sees over and over).
+    probe = parse_uri("sip:" + sent_by)
+    assert isinstance(probe, SipUri)
+    params: list[tuple[str, str | None]] = []  # as in _parse_address
+    if paramtext:
+        for piece in paramtext[1:].split(";"):
+            name, eq, value = piece.partition("=")
+            params.append((name, value if eq else None))
+    via = _new_object(Via)
+    _set_via_transport(via, transport.upper())
+    _set_via_host(via, probe.host)
+    _set_via_port(via, probe.port)
+    _set_via_params(via, tuple(params))
+    _set_via_protocol(via, "SIP/2.0")
+    return via
+
+
+def _parse_via_carefully(text: str) -> Via:
     m = _SENT_PROTOCOL_RE.match(text)
     if not m:
         raise SipParseError("bad Via sent-protocol", where=repr(text[:80]))

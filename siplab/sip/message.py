@@ -45,8 +45,10 @@ from siplab.sip.headers import (
     Address,
     Headers,
     Via,
+    check_address,
     parse_address,
     parse_addresses,
+    parse_via,
     parse_vias,
 )
 from siplab.sip.message_fields import TransactionFields
@@ -79,7 +81,12 @@ _ParseCache = dict[tuple[Callable[[str], object], str], object]
 
 
 def _vias(value: str) -> tuple[Via, ...]:
-    # parse_vias as an immutable tuple, so that one parse can be shared.
+    # parse_vias as an immutable tuple, so that one parse can be shared. A
+    # value without a comma is one element (or none, if blank), as
+    # split_commas would find: parsed without building the list first.
+    if "," not in value:
+        element = value.strip()
+        return (parse_via(element),) if element else ()
     return tuple(parse_vias(value))
 
 
@@ -117,11 +124,10 @@ class Message(TransactionFields):
 
     def to_bytes(self) -> bytes:
         """The message as it goes on the wire (headers exactly as they are)."""
-        lines = [self.start_line]
-        lines.extend(f"{name}: {value}" for name, value in self.headers)
-        lines.append("")
-        lines.append("")
-        return "\r\n".join(lines).encode("utf-8") + self.body
+        # Each (name, value) pair becomes "name: value" by ": ".join(pair),
+        # which map() applies without a Python-level loop.
+        text = "\r\n".join([self.start_line, *map(": ".join, self.headers._items), "", ""])
+        return text.encode("utf-8") + self.body
 
     def __bytes__(self) -> bytes:
         return self.to_bytes()
@@ -197,9 +203,14 @@ class Message(TransactionFields):
     def from_(self) -> Address:
         return self._parse_once(parse_address, self._required("from", "From").strip(" \t"))
 
+    # to and top_via make _required's first lookup themselves, and call it only
+    # when that finds nothing: a server reads them several times per request.
     @property
     def to(self) -> Address:
-        return self._parse_once(parse_address, self._required("to", "To").strip(" \t"))
+        text = self.headers._first.get("to")
+        if text is None:
+            text = self._required("to", "To")
+        return self._parse_once(parse_address, text.strip(" \t"))
 
     @property
     def via(self) -> list[Via]:
@@ -214,7 +225,10 @@ class Message(TransactionFields):
     @property
     def top_via(self) -> Via:
         # Stripped, as ``via`` and a response's copied lines have it: one cache key.
-        vias = self._parse_once(_vias, self._required("via", "Via").strip(" \t"))
+        text = self.headers._first.get("via")
+        if text is None:
+            text = self._required("via", "Via")
+        vias = self._parse_once(_vias, text.strip(" \t"))
         if not vias:
             raise SipParseError("empty Via header", where="header 'Via'")
         return vias[0]
@@ -237,10 +251,14 @@ class Message(TransactionFields):
             out.extend(self._parse_once(_addresses, line))
         return out
 
-    def _int_header(self, name: str) -> int | None:
-        value = self.headers.get(name)
+    def _int_header(self, name: str, key: str) -> int | None:
+        # ``key`` is the name's lookup key (see _required).
+        headers = self.headers
+        value = headers._first.get(key)
         if value is None:
-            return None
+            value = headers._first_value(key)
+            if value is None:
+                return None
         value = value.strip()
         if not value.isdigit() or not value.isascii() or len(value) > _MAX_DIGITS:
             raise SipParseError(f"{name} must be a number", where=f"header {name!r}")
@@ -248,15 +266,15 @@ class Message(TransactionFields):
 
     @property
     def max_forwards(self) -> int | None:
-        return self._int_header("Max-Forwards")
+        return self._int_header("Max-Forwards", "max-forwards")
 
     @property
     def expires(self) -> int | None:
-        return self._int_header("Expires")
+        return self._int_header("Expires", "expires")
 
     @property
     def content_length(self) -> int | None:
-        return self._int_header("Content-Length")
+        return self._int_header("Content-Length", "content-length")
 
     @property
     def content_type(self) -> str | None:
@@ -289,20 +307,37 @@ class Message(TransactionFields):
         answers 400 with the error's text when it fails (505 Version Not
         Supported when the version is not SIP/2.0, §21.5.7 and RFC 4475 §3.1.2.16).
         """
-        if self.version.upper() != "SIP/2.0":  # the only version there is (§7.1)
-            raise SipParseError(f"SIP version {self.version[:20]!r} is not supported "
+        version = self.version
+        if version != "SIP/2.0" and version.upper() != "SIP/2.0":  # the only one (§7.1)
+            raise SipParseError(f"SIP version {version[:20]!r} is not supported "
                                 "(only SIP/2.0)")
-        missing = self.missing_headers()
-        if missing:
-            raise SipParseError("missing " + ", ".join(missing) + " header" +
-                                ("s" if len(missing) > 1 else ""))
+        first = self.headers._first
+        # The usual case, every mandatory header in the parser's index, is
+        # seen with a few lookups; otherwise missing_headers says which.
+        if not ("via" in first and "from" in first and "to" in first
+                and "call-id" in first and "cseq" in first
+                and ("max-forwards" in first or not isinstance(self, Request))):
+            missing = self.missing_headers()
+            if missing:
+                raise SipParseError("missing " + ", ".join(missing) + " header" +
+                                    ("s" if len(missing) > 1 else ""))
         _ = self.call_id
         cseq = self.cseq
         # §8.1.1.5: the method MUST match the request's, ACK and CANCEL included.
         if isinstance(self, Request) and cseq.method != self.method:
             raise SipParseError("CSeq method does not match the request method",
                                 where="header 'CSeq'")
-        _ = self.from_, self.to, self.via
+        # From must parse, but only its tag is read on the way through a server:
+        # checked without making the Address, which from_ makes when asked.
+        check_address(self._required("from", "From").strip(" \t"))
+        _ = self.to
+        # What ``self.via`` checks, without building its list: every Via line
+        # parses, and there is at least one element (``Via: ,`` has none).
+        elements = 0
+        for line in self.headers._values("via") or ():
+            elements += len(self._parse_once(_vias, line))
+        if not elements:
+            raise SipParseError("missing Via header")
         if isinstance(self, Request):
             _ = self.uri, self.max_forwards
 
