@@ -41,19 +41,16 @@ Choices this registrar makes where the RFC leaves room:
   cannot be reached by its URI, only over its own WebSocket connection, and a
   phone behind NAT only at the address the NAT gave it.
 
-Bindings expire by the clock: :meth:`LocationService.get_timer` is the next
-expiry, and the server calls :meth:`LocationService.expire` when it comes, so
-a phone that vanished is not rung forever. No wall-clock ``Date`` header is
+Bindings (kept by :mod:`siplab.sip.location`) expire by the clock:
+:meth:`LocationService.get_timer` is the next expiry, and the server calls
+:meth:`LocationService.expire` when it comes, so a phone that vanished is not
+rung forever. No wall-clock ``Date`` header is
 added to the 200 (this core never reads a clock).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import math
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from urllib.parse import unquote
 
 from siplab.errors import SipParseError
@@ -62,164 +59,17 @@ from siplab.sip.auth_server import AuthStatus, DigestServer
 from siplab.sip.build import build_response
 from siplab.sip.grammar import remove_param
 from siplab.sip.headers import Address
+from siplab.sip.location import Binding, LocationService
 from siplab.sip.message import Request, Response
 from siplab.sip.transport import Peer, uri_host
 from siplab.sip.uas_checks import SUPPORTED_EXTENSIONS
-from siplab.sip.uri import SipUri, Uri, uri_equal
+from siplab.sip.uri import SipUri, Uri
 
-__all__ = ["Binding", "LocationService", "Registrar"]
+__all__ = ["Binding", "LocationService", "Registrar"]  # the first two live in location.py
 
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """One contact registered for an address of record (§10.3).
-
-    ``contact`` is the Contact the user agent sent, without its ``expires``
-    parameter (the 200 writes the remaining time there). ``source`` is where
-    the REGISTER came from: the route to a WebSocket client or a phone behind
-    NAT. ``call_id`` and ``cseq`` order the updates of the binding (§10.3
-    step 7). ``updated_at`` breaks ties between equal ``q`` values: newest first.
-    """
-
-    aor: str
-    contact: Address
-    expires_at: float
-    call_id: str
-    cseq: int
-    source: Peer
-    updated_at: float
-    q: float = 1.0
-    instance: str | None = None
-    reg_id: str | None = None
-
-    @property
-    def uri(self) -> Uri:
-        """The contact URI: where requests for the AOR are sent (the new Request-URI)."""
-        return self.contact.uri
-
-    def remaining(self, now: float) -> int:
-        """Whole seconds left before the binding expires (never negative)."""
-        return max(0, math.ceil(self.expires_at - now - 1e-9))
-
-    def contact_value(self, now: float) -> str:
-        """The binding as a 200 lists it: ``<sip:alice@10.0.0.1>;expires=3599``."""
-        return str(self.contact.with_param("expires", str(self.remaining(now))))
-
-    def same_device(self, uri: Uri, instance: str | None, reg_id: str | None) -> bool:
-        """True if a new contact replaces this binding: same URI, or same instance."""
-        if instance is not None and instance == self.instance and reg_id == self.reg_id:
-            return True
-        return uri_equal(self.uri, uri)
-
-
-def _contact_key(uri: Uri) -> tuple[str, ...]:
-    # A rough key for the contact index; uri_equal makes the final decision.
-    if isinstance(uri, SipUri):
-        return (unquote(uri.user or ""), uri.host.lower(), str(uri.port))
-    return (str(uri).lower(),)
-
-
-class LocationService:
-    """Every binding, by address of record, with timer-driven expiry (§10, §16.5).
-
-    ``bindings(aor, now)`` is what the proxy asks ("where is Bob?"),
-    ``lookup_contact(uri)`` answers the reverse question for a request whose
-    Request-URI is a contact ("which connection reaches this browser?").
-    """
-
-    def __init__(self) -> None:
-        self._by_aor: dict[str, list[Binding]] = {}
-        self._by_contact: dict[tuple[str, ...], list[Binding]] = {}
-        # (expires_at, order, binding); entries of replaced bindings go stale
-        # and are skipped when they reach the top.
-        self._heap: list[tuple[float, int, Binding]] = []
-        self._order = itertools.count()
-        self._count = 0
-
-    def __len__(self) -> int:
-        """How many bindings are stored (expired ones go at the next :meth:`expire`)."""
-        return self._count
-
-    @property
-    def aor_count(self) -> int:
-        """How many addresses of record have at least one binding."""
-        return len(self._by_aor)
-
-    def aors(self) -> list[str]:
-        return sorted(self._by_aor)
-
-    def __iter__(self) -> Iterator[Binding]:
-        for bindings in self._by_aor.values():
-            yield from bindings
-
-    def bindings(self, aor: str, now: float) -> list[Binding]:
-        """The live bindings of ``aor``: highest ``q`` first, then the newest."""
-        live = [b for b in self._by_aor.get(aor, ()) if b.expires_at > now]
-        live.sort(key=lambda b: (-b.q, -b.updated_at))
-        return live
-
-    def lookup_contact(self, uri: Uri, now: float | None = None) -> Binding | None:
-        """The binding whose contact URI equals ``uri`` (§19.1.4), or None."""
-        for binding in self._by_contact.get(_contact_key(uri), ()):
-            if (now is None or binding.expires_at > now) and uri_equal(binding.uri, uri):
-                return binding
-        return None
-
-    def set_bindings(self, aor: str, bindings: Iterable[Binding]) -> None:
-        """Replace every binding of ``aor`` at once (a REGISTER is all or nothing)."""
-        for old in self._by_aor.pop(aor, ()):
-            self._unindex(old)
-        new = list(bindings)
-        if new:
-            self._by_aor[aor] = new
-        for binding in new:
-            self._count += 1
-            self._by_contact.setdefault(_contact_key(binding.uri), []).append(binding)
-            heapq.heappush(self._heap, (binding.expires_at, next(self._order), binding))
-        if len(self._heap) > 2 * self._count + 64:
-            # Every refresh leaves the replaced binding's entry behind, until its
-            # old expiry time (an hour, say): keep the heap to the live ones.
-            self._heap = [entry for entry in self._heap if self._alive(entry[2])]
-            heapq.heapify(self._heap)
-
-    def remove(self, binding: Binding) -> bool:
-        """Remove one binding (its flow failed, say); False if it was not stored."""
-        if not self._alive(binding):
-            return False
-        rest = [b for b in self._by_aor[binding.aor] if b is not binding]
-        if rest:
-            self._by_aor[binding.aor] = rest
-        else:
-            del self._by_aor[binding.aor]
-        self._unindex(binding)
-        return True
-
-    def _unindex(self, binding: Binding) -> None:
-        self._count -= 1
-        key = _contact_key(binding.uri)
-        same = [b for b in self._by_contact.get(key, ()) if b is not binding]
-        if same:
-            self._by_contact[key] = same
-        else:
-            self._by_contact.pop(key, None)
-
-    def _alive(self, binding: Binding) -> bool:
-        return any(b is binding for b in self._by_aor.get(binding.aor, ()))
-
-    def get_timer(self) -> float | None:
-        """When the next binding expires, or None without bindings."""
-        while self._heap and not self._alive(self._heap[0][2]):
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
-
-    def expire(self, now: float) -> list[Binding]:
-        """Remove every binding whose time is up (at or before ``now``); return them."""
-        gone: list[Binding] = []
-        while self._heap and self._heap[0][0] <= now:
-            _, _, binding = heapq.heappop(self._heap)
-            if self.remove(binding):
-                gone.append(binding)
-        return gone
+# Entries a Registrar remembers (AORs, contact texts) before it starts afresh:
+# room for the users of a lab or a class, a few hundred bytes each.
+_MEMO_SIZE = 4096
 
 
 def _parse_q(address: Address) -> float:
@@ -286,6 +136,10 @@ class Registrar:
         self.max_expires = max_expires
         self.default_expires = default_expires
         self.max_bindings = max_bindings
+        # (user, host, domains) -> aor_of's answer; see aor_of.
+        self._aors: dict[tuple[str, str, tuple[str, ...]], str | None] = {}
+        # Contact address -> its text; see _contact_value.
+        self._contact_texts: dict[Address, str] = {}
 
     def __repr__(self) -> str:
         mode = "open" if self.users is None else f"{len(self.users)} users"
@@ -299,11 +153,24 @@ class Registrar:
 
     def aor_of(self, uri: Uri) -> str | None:
         """The location-service key for a URI in our domains, ``sip:user@domain``, or None."""
-        if not isinstance(uri, SipUri) or uri.user is None or not self.is_our_domain(uri):
+        if not isinstance(uri, SipUri) or uri.user is None:
             return None
-        # sip:, the user, our first domain; no port, no parameters: every spelling
-        # of one user's address (sips:, another of our names, :5061) finds one entry.
-        return SipUri(uri_host(self.domains[0]), uri.user).address_of_record
+        # The answer depends only on the user, the host and our domains, all
+        # immutable, and a registrar asks it for the same few users all day
+        # (twice per REGISTER): remembered, emptied when full to stay bounded.
+        key = (uri.user, uri.host, self.domains)
+        found = self._aors.get(key, "")
+        if found != "":  # "" is never an AOR: it means "not asked before"
+            return found
+        aor = None
+        if self.is_our_domain(uri):
+            # sip:, the user, our first domain; no port, no parameters: every spelling
+            # of one user's address (sips:, another of our names, :5061) finds one entry.
+            aor = SipUri(uri_host(self.domains[0]), uri.user).address_of_record
+        if len(self._aors) >= _MEMO_SIZE:
+            self._aors.clear()
+        self._aors[key] = aor
+        return aor
 
     def is_known_user(self, user: str) -> bool:
         """True if ``user`` has an account (always False in open mode)."""
@@ -351,10 +218,12 @@ class Registrar:
         if not self.is_our_domain(request.uri):
             return answer(404, "Not Found (domain not served here)")
         # 2. Extensions the client requires must be understood; we support none.
-        unsupported = [tag for tag in request.header_list("Require")
-                       if tag.lower() not in SUPPORTED_EXTENSIONS]
-        if unsupported:
-            return answer(420, None, [("Unsupported", ", ".join(unsupported))])
+        # (Most REGISTERs carry no Require: one lookup says so, no list is split.)
+        if "Require" in request.headers:
+            unsupported = [tag for tag in request.header_list("Require")
+                           if tag.lower() not in SUPPORTED_EXTENSIONS]
+            if unsupported:
+                return answer(420, None, [("Unsupported", ", ".join(unsupported))])
         # 3. Authentication: who is this (§22, RFC 7616)?
         username: str | None = None
         if self.users is not None:
@@ -387,7 +256,25 @@ class Registrar:
             self.location.set_bindings(aor, bindings)
         # 8. 200 OK with every current binding and its remaining time.
         current = self.location.bindings(aor, now)
-        return answer(200, None, [("Contact", b.contact_value(now)) for b in current])
+        return answer(200, None, [("Contact", self._contact_value(b, now)) for b in current])
+
+    def _contact_value(self, binding: Binding, now: float) -> str:
+        """``binding.contact_value(now)``, with the contact's text remembered.
+
+        A refreshing phone is listed with the same (immutable) contact each
+        time. A contact without ``expires`` (all the registrar stores) gets it
+        last, as ``with_param`` puts it: the text plus ``;expires=N``.
+        """
+        contact = binding.contact
+        text = self._contact_texts.get(contact)
+        if text is None:
+            if contact.wildcard or contact.param("expires") is not None:
+                return binding.contact_value(now)
+            text = str(contact)
+            if len(self._contact_texts) >= _MEMO_SIZE:
+                self._contact_texts.clear()
+            self._contact_texts[contact] = text
+        return f"{text};expires={binding.remaining(now)}"
 
     def _updated_bindings(self, request: Request, aor: str, source: Peer,
                           now: float) -> list[Binding] | None:
@@ -405,7 +292,7 @@ class Registrar:
                 raise _Refused(500, f"Server Internal Error (CSeq {cseq} is not above "
                                     f"{binding.cseq} for this Call-ID)")
 
-        if any(c.is_wildcard for c in contacts):
+        if any(c.wildcard for c in contacts):
             # 6. "Contact: *" removes every binding, but only alone and with Expires: 0.
             if len(contacts) != 1 or (request.headers.get("Expires") or "").strip() != "0":
                 raise _Refused(400, "Bad Request (Contact: * needs Expires: 0 and no other "
@@ -413,34 +300,37 @@ class Registrar:
             for binding in existing:
                 check_order(binding)
             return []
-        result = list(existing)
+        result = existing  # a new list each time: ours to replace
         for contact in contacts:
-            expires = _parse_seconds(contact.param("expires"))
+            params = contact.params
+            # A contact without header parameters (sipp's, most phones') has no
+            # expires, q, +sip.instance or reg-id to look for, and is already
+            # the address to store: the lookups and the copy are skipped.
+            expires = _parse_seconds(contact.param("expires")) if params else None
             if expires is None:
                 expires = header_expires if header_expires is not None else self.default_expires
             if 0 < expires < self.min_expires:
                 raise _Refused(423, None, [("Min-Expires", str(self.min_expires))])
             expires = min(expires, self.max_expires)
-            instance, reg_id = contact.param("+sip.instance"), contact.param("reg-id")
-            replaced = [b for b in result if b.same_device(contact.uri, instance, reg_id)]
-            for binding in replaced:
-                check_order(binding)
-            result = [b for b in result if all(b is not r for r in replaced)]
+            instance, reg_id = ((contact.param("+sip.instance"), contact.param("reg-id"))
+                                if params else (None, None))
+            # The bindings this contact replaces must not be newer (step 7); the rest stay.
+            kept: list[Binding] = []
+            for binding in result:
+                if binding.same_device(contact.uri, instance, reg_id):
+                    check_order(binding)
+                else:
+                    kept.append(binding)
+            result = kept
             if expires == 0:
                 continue  # removal (RFC 3665 §2.4)
-            result.append(Binding(
-                aor=aor,
-                contact=Address(contact.uri, contact.display_name,
-                                remove_param(contact.params, "expires")),
-                expires_at=now + expires,
-                call_id=call_id,
-                cseq=cseq,
-                source=source,
-                updated_at=now,
-                q=_parse_q(contact),
-                instance=instance,
-                reg_id=reg_id,
-            ))
+            stored = (Address(contact.uri, contact.display_name, remove_param(params, "expires"))
+                      if params else contact)
+            q = _parse_q(contact) if params else 1.0
+            # Positional, in field order: one Binding per REGISTER, and matching
+            # ten keywords would cost a third of what making it costs.
+            result.append(Binding(aor, stored, now + expires, call_id, cseq, source, now, q,
+                                  instance, reg_id))
         if len(result) > self.max_bindings:
             raise _Refused(403, f"Forbidden (more than {self.max_bindings} contacts)")
         return result

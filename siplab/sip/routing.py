@@ -43,6 +43,10 @@ __all__ = [
 ]
 
 
+# URIs whose verdicts a LocalAddresses remembers before it starts afresh.
+_MEMO_SIZE = 1024
+
+
 def _bare_host(host: str) -> str:
     return host.lower().strip("[]")
 
@@ -64,11 +68,18 @@ class LocalAddresses:
         self.domains = tuple(dict.fromkeys(names))
         ports = {p.port for p in self.listen}
         self._host_ports = frozenset((name, port) for name in self.domains for port in ports)
+        # URI -> (is_us, is_our_domain). Both answers depend only on the URI and
+        # on the addresses above, fixed when the server starts, and a server
+        # asks them of the same few URIs (its own, its users') several times
+        # per request: worked out once, emptied when full to stay bounded.
+        self._verdicts: dict[Uri, tuple[bool, bool]] = {}
 
     def is_us(self, uri: Uri) -> bool:
         """True if ``uri`` names this server: one of our hosts AND one of our ports."""
-        hop = peer_for_uri(uri)
-        return hop is not None and (_bare_host(hop.host), hop.port) in self._host_ports
+        verdict = self._verdicts.get(uri)
+        if verdict is None:
+            verdict = self._judge(uri)
+        return verdict[0]
 
     def sent_by_us(self, host: str, port: int | None, transport: str) -> bool:
         """True if a Via sent-by names this server."""
@@ -76,9 +87,21 @@ class LocalAddresses:
 
     def is_our_domain(self, uri: Uri) -> bool:
         """True if ``uri`` is for us or our users: it names us, or our domain without a port."""
-        if not isinstance(uri, SipUri):
-            return False
-        return self.is_us(uri) or (uri.port is None and _bare_host(uri.host) in self.domains)
+        verdict = self._verdicts.get(uri)
+        if verdict is None:
+            verdict = self._judge(uri)
+        return verdict[1]
+
+    def _judge(self, uri: Uri) -> tuple[bool, bool]:
+        """Work out (and remember) is_us and is_our_domain for ``uri``."""
+        hop = peer_for_uri(uri)
+        us = hop is not None and (_bare_host(hop.host), hop.port) in self._host_ports
+        ours = isinstance(uri, SipUri) and (
+            us or (uri.port is None and _bare_host(uri.host) in self.domains))
+        if len(self._verdicts) >= _MEMO_SIZE:
+            self._verdicts.clear()
+        self._verdicts[uri] = verdict = (us, ours)
+        return verdict
 
     def listener_for(self, transport: str) -> Peer | None:
         """Our address for ``transport`` (what goes into Via and Record-Route), or None."""
