@@ -63,7 +63,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from siplab.aio.driver import EndpointDriver
+from siplab.aio.driver import SERVER_TICK, EndpointDriver
 from siplab.aio.origins import OriginPolicy
 from siplab.aio.transport import TraceRecord, TransportManager
 from siplab.errors import InvalidStateError, LocalProtocolError
@@ -361,7 +361,7 @@ class LabServer:
                           for (_, host, _), peer in zip(self.listeners, bound, strict=True)]
         self._core = ServerCore(config, ids=self.ids, timers=self.timers)
         self._driver = EndpointDriver(self._core, transports, on_event=self._on_event,
-                                      queue_events=False)
+                                      queue_events=False, tick=SERVER_TICK)
         if _collect_when_quiet:
             self._last_full_collection = time.monotonic()
             self._quiet_check = asyncio.get_running_loop().call_later(

@@ -438,7 +438,8 @@ class TransportManager:
     def send(self, data: bytes, peer: Peer) -> None:
         """Send one message to ``peer``; never blocks, never raises for network trouble."""
         transport = peer.transport.lower()
-        peer = Peer(peer.host, peer.port, transport)
+        if transport != peer.transport:  # "UDP" and "udp" must be one peer in the tables
+            peer = Peer(peer.host, peer.port, transport)
         if self._closed:
             logger.warning("%s: transport manager is closed; dropped %d bytes", peer, len(data))
         elif transport == "udp":
@@ -469,7 +470,8 @@ class TransportManager:
                 return
             peer = Peer(found[1][0], found[1][1], "udp")
         family = socket.AF_INET6 if ":" in peer.host else socket.AF_INET
-        endpoint = next((e for e in self._udp if e.family == family), None)
+        endpoint = self._udp[0] if self._udp and self._udp[0].family == family else next(
+            (e for e in self._udp if e.family == family), None)
         if endpoint is None:
             # A client that never called listen_udp: bind an ephemeral socket first.
             self._udp_waiting.append((data, peer))

@@ -250,7 +250,13 @@ class ProxyCore:
     # -- §16.3 and §16.4: validation and route preprocessing ------------------------------
 
     def prepare(self, request: Request) -> Prepared:
-        """Route preprocessing (§16.4) on a copy; the original stays with its transaction."""
+        """Route preprocessing (§16.4) on a copy; the original stays with its transaction.
+
+        A request without Route headers has nothing to take out, and is not
+        copied: the proxy only reads it (each branch forwards a copy of its own).
+        """
+        if "Route" not in request.headers:
+            return Prepared(request, request, None)
         work = request.copy()
         routes = work.route
         uri = work.uri
@@ -605,6 +611,8 @@ class ProxyCore:
         """Forward the ACK for a 2xx along its Route, without a transaction."""
         prepared = self.prepare(ack)
         request, loop = prepared.request, prepared.loop
+        if request is ack:  # prepare() did not copy it, and it is changed below
+            request = ack.copy()
         if self._validate(request, loop) is not None or (
                 not request.route and self.local.is_us(request.uri)):
             logger.debug("ACK %s dropped", request.uri_text)

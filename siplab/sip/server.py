@@ -239,10 +239,13 @@ class ServerCore:
 
     def get_timer(self) -> float | None:
         """The earliest of: a transaction timer, Timer C, the next binding expiry."""
-        held = self._held[0][0] if self._held else None
-        deadlines = [t for t in (self.layer.get_timer(), self.proxy.get_timer(),
-                                 self.location.get_timer(), held) if t is not None]
-        return min(deadlines, default=None)
+        # (Asked after every datagram: written out rather than with a list and min().)
+        earliest = self.layer.get_timer()
+        for deadline in (self.proxy.get_timer(), self.location.get_timer(),
+                         self._held[0][0] if self._held else None):
+            if deadline is not None and (earliest is None or deadline < earliest):
+                earliest = deadline
+        return earliest
 
     def handle_timer(self, now: float) -> None:
         while self._held and self._held[0][0] <= now:
@@ -291,6 +294,9 @@ class ServerCore:
                 logger.exception("while handling %s", type(event).__name__)
 
     def _handle(self, event: Event, now: float) -> None:
+        if type(event) is RequestReceived:  # nearly every event: skip the pattern matching
+            self._on_request(event.request, event.transaction, event.peer, now)
+            return
         match event:
             case RequestReceived(request=request, transaction=transaction, peer=peer):
                 self._on_request(request, transaction, peer, now)
@@ -366,8 +372,12 @@ class ServerCore:
         if method == "OPTIONS" and work.max_forwards == 0:  # §16.3 step 3: answer it here
             self._serve_locally(work, transaction, now)
             return
-        if self.config.authenticate_calls and not self._authorized(work, transaction, peer, now):
-            return
+        if self.config.authenticate_calls:
+            if work is request:  # _authorized takes our credentials out: not of the original
+                prepared = prepared._replace(request=request.copy())
+                work = prepared.request
+            if not self._authorized(work, transaction, peer, now):
+                return
         self.proxy.forward(prepared, transaction, peer, now)
 
     # -- what the server answers itself -----------------------------------------------------------

@@ -46,12 +46,16 @@ __all__ = ["TimerConfig", "TIMER_NAMES", "RETRANSMISSION_TIMERS"]
 #: it belongs to proxies, §16.6 step 11.)
 TIMER_NAMES = ("A", "B", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M")
 
+_LETTERS = frozenset(TIMER_NAMES)
+
 #: Timers that retransmit; they run only over unreliable transports (§17.1.1.2).
 RETRANSMISSION_TIMERS = frozenset({"A", "E", "G"})
 
 
 def _letter(timer: str) -> str:
     """``"Timer A"`` or ``"A"`` -> ``"A"``."""
+    if timer in _LETTERS:  # what the transactions pass, thousands of times a second
+        return timer
     letter = timer.removeprefix("Timer ").strip().upper()
     if letter not in TIMER_NAMES:
         raise ValueError(f"unknown SIP timer {timer!r}; expected one of {', '.join(TIMER_NAMES)}")
@@ -86,23 +90,18 @@ class TimerConfig:
         reliable transports: nothing is retransmitted there, so there is
         nothing to absorb.
         """
-        letter = _letter(timer)
-        t1, t4 = self.t1, self.t4
-        values = {
-            "A": t1,
-            "B": 64 * t1,
-            "D": 0.0 if reliable else self.timer_d,
-            "E": t1,
-            "F": 64 * t1,
-            "G": t1,
-            "H": 64 * t1,
-            "I": 0.0 if reliable else t4,
-            "J": 0.0 if reliable else 64 * t1,
-            "K": 0.0 if reliable else t4,
-            "L": 64 * t1,
-            "M": 64 * t1,
-        }
-        return values[letter]
+        t1 = self.t1
+        match _letter(timer):
+            case "A" | "E" | "G":
+                return t1
+            case "B" | "F" | "H" | "L" | "M":
+                return 64 * t1
+            case "D":
+                return 0.0 if reliable else self.timer_d
+            case "J":
+                return 0.0 if reliable else 64 * t1
+            case _:  # "I" and "K"
+                return 0.0 if reliable else self.t4
 
     def is_used(self, timer: str, reliable: bool) -> bool:
         """False for the retransmission timers (A, E, G) over a reliable transport."""

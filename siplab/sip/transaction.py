@@ -285,6 +285,9 @@ def _read_timer_actions() -> dict[str, tuple[str, str]]:
 
 
 _TIMER_ACTIONS = _read_timer_actions()
+# The arrow into each machine's initial state, as a row (made once, not per transaction).
+_START_TRANSITIONS = {kind: Transition(INITIAL_STATES[kind], START_ACTIONS[kind])
+                      for kind in MACHINES}
 #: The label of that arrow, and of the first entry of every ``history``.
 START_INPUT: dict[str, str] = {
     "INVITE client": "INVITE from TU",
@@ -399,8 +402,7 @@ class Transaction:
         self._events: deque[Event] = deque()
         self._request_bytes: bytes | None = None  # written when first sent (client side)
         self._response_bytes: bytes | None = None
-        self._run(START_INPUT[self.kind], now, Transition(self.state, START_ACTIONS[self.kind]),
-                  request)
+        self._run(START_INPUT[self.kind], now, _START_TRANSITIONS[self.kind], request)
         self.handle_timer(now)
 
     # -- the endpoint-like outputs ------------------------------------------------------
@@ -434,13 +436,12 @@ class Transaction:
         re-armed from that deadline, so the schedule stays exact even if the
         caller is a little late.
         """
-        while self.state is not TERMINATED:
-            due = [(deadline, letter) for letter, deadline in self._deadlines.items()
-                   if deadline <= now]
-            if not due:
+        deadlines = self._deadlines
+        while deadlines and self.state is not TERMINATED:
+            deadline, letter = min((when, letter) for letter, when in deadlines.items())
+            if deadline > now:
                 return
-            deadline, letter = min(due)
-            del self._deadlines[letter]
+            del deadlines[letter]
             transition = self.table.get((self.state, f"Timer {letter}"))
             if transition is None:  # the table test rules this out
                 raise RuntimeError(f"Timer {letter} ran in {self.state} of a {self.kind} "
@@ -477,7 +478,11 @@ class Transaction:
     def _run(self, name: str, time: float, transition: Transition,
              message: Message | None) -> None:
         for action in transition.actions:
-            self._perform(action, name, time, message)
+            timer = _TIMER_ACTIONS.get(action)  # every timer action of the tables
+            if timer is not None:
+                self._timer_action(*timer, time)
+            else:
+                self._perform(action, name, time, message)
         was_terminated = self.state is TERMINATED
         self.state = transition.next_state
         self.history.append((time, name, self.state))

@@ -274,7 +274,8 @@ class TransactionLayer:
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("%s %s answered statelessly with %s (RFC 3261 §8.2.7)",
                                  request.method, request.call_id, response.label)
-                self.send_stateless(response, peer)
+                # Where it goes, from the request: its top Via is parsed already.
+                self._outbox.append((response.to_bytes(), response_peer(request, peer)))
                 return
         if request.method == "INVITE":
             invite = InviteServerTransaction(request, peer, timers=self.timers, now=now)

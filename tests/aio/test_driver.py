@@ -182,3 +182,47 @@ def test_driver_on_event_may_call_back_into_the_endpoint() -> None:
             await driver.close()
 
     run(body())
+
+
+class ManyDeadlines(EchoEndpoint):
+    """Deadlines a few milliseconds apart, as a busy server's finished transactions have."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[float] = []
+
+    def get_timer(self) -> float | None:
+        return min(self.pending, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        self.handle_timer_calls.append(now)
+        due = [deadline for deadline in self.pending if deadline <= now]
+        self.pending = [deadline for deadline in self.pending if deadline > now]
+        for deadline in due:
+            self.events.append(("timer", deadline, now))
+
+
+def test_driver_with_a_tick_handles_the_deadlines_of_one_tick_in_one_wake_up() -> None:
+    async def body() -> None:
+        endpoint = ManyDeadlines()
+        tick = 0.1
+        driver = EndpointDriver(endpoint, tick=tick)
+        start = driver.now()
+        first_tick_end = (int(start / tick) + 3) * tick  # three ticks ahead, on the grid
+        endpoint.pending = [first_tick_end - 0.09, first_tick_end - 0.05, first_tick_end - 0.001,
+                            first_tick_end + 0.02]  # the last one is in the next tick
+        driver.flush()
+        fired = [await next_echo_event(driver, 2) for _ in range(4)]
+        for _, deadline, fired_at in fired:
+            assert deadline <= fired_at < deadline + tick + 0.05  # late by a tick at most
+        # Three deadlines, one wake-up; the fourth got a wake-up of its own.
+        assert len(endpoint.handle_timer_calls) == 2
+        assert [fired_at for _, _, fired_at in fired[:3]] == [endpoint.handle_timer_calls[0]] * 3
+        await driver.close()
+
+    run(body())
+
+
+def test_driver_refuses_a_negative_tick() -> None:
+    with pytest.raises(ValueError, match="tick"):
+        EndpointDriver(EchoEndpoint(), tick=-1.0)
