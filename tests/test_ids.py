@@ -28,6 +28,13 @@ def test_unseeded_tags_do_not_repeat() -> None:
     assert len(set(tags)) == len(tags)
 
 
+def test_unseeded_nonce_bytes_do_not_repeat_across_pool_refills() -> None:
+    ids = IdSource()
+    chunks = [ids.nonce_bytes(8) for _ in range(2_000)] + [ids.nonce_bytes(10_000)]
+    assert len(set(chunks)) == len(chunks)
+    assert len(chunks[-1]) == 10_000  # more than one pool's worth still comes whole
+
+
 def test_seeded_sources_repeat_themselves() -> None:
     a, b = IdSource(7), IdSource(7)
     assert [a.tag(), a.branch(), a.call_id()] == [b.tag(), b.branch(), b.call_id()]
