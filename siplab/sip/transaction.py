@@ -391,7 +391,7 @@ class Transaction:
         self.request = request
         self.peer = peer
         self.timers = timers or TimerConfig()
-        self.reliable = peer.reliable
+        self.reliable = False if peer.transport == "udp" else peer.reliable
         self.table = MACHINES[self.kind]
         self.state = INITIAL_STATES[self.kind]
         self.history: list[tuple[float, str, TransactionState]] = []
@@ -495,20 +495,20 @@ class Transaction:
         if timer is not None:
             self._timer_action(*timer, time)
             return
-        match action:
+        match action:  # (the cases are tried in order: the most frequent first)
+            case "pass to TU":
+                assert message is not None
+                self._pass_to_tu(message)
+            case "send response":
+                assert isinstance(message, Response)
+                self._send_response(message)
             case "send request" | "retransmit request":
                 if self._request_bytes is None:
                     self._request_bytes = self.request.to_bytes()
                 self._outbox.append((self._request_bytes, self.peer))
-            case "pass to TU":
-                assert message is not None
-                self._pass_to_tu(message)
             case "send ACK":
                 assert isinstance(message, Response)
                 self._send_ack(message)
-            case "send response":
-                assert isinstance(message, Response)
-                self._send_response(message)
             case "resend response":
                 self._resend_response()
             case "inform TU of timeout":

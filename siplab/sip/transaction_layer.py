@@ -317,9 +317,13 @@ class TransactionLayer:
         """Forward a transaction's output, then forget it or note its next deadline."""
         if logger.isEnabledFor(logging.DEBUG):
             self._log_history(transaction)
-        self._outbox.extend(transaction.datagrams_to_send())
-        while (event := transaction.next_event()) is not None:
-            self._events.append(event)
+        # What datagrams_to_send() and next_event() would drain, drained directly:
+        # this runs after every step of every transaction.
+        if transaction._outbox:
+            self._outbox.extend(transaction.datagrams_to_send())
+        if transaction._events:
+            self._events.extend(transaction._events)
+            transaction._events.clear()
         if transaction.terminated:
             self._logged.pop(transaction, None)
             if isinstance(transaction, ClientTransaction):
