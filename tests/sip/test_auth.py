@@ -736,6 +736,20 @@ class TestServer:
         assert registrar.verify(answer(later), method="REGISTER", password_for=USERS, now=401.0).ok
         assert registrar.tracked_nonces == 1
 
+    def test_nonces_used_out_of_issue_order_are_never_replayed_once_forgotten(self) -> None:
+        registrar = server(max_tracked_nonces=4, nonce_lifetime=300.0)
+        nonces = [registrar.challenge(float(t))[0] for t in range(10)]
+        used = [nonces[i] for i in (9, 2, 7, 0, 5, 1, 8, 3, 6, 4)]  # first used != first issued
+        for challenge in used:  # a nonce older than a forgotten one is stale, never replayable
+            first = registrar.verify(answer(challenge), method="REGISTER", password_for=USERS,
+                                     now=20.0)
+            assert first.status in (AuthStatus.OK, AuthStatus.NONCE_EXPIRED)
+            assert registrar.tracked_nonces <= 4
+        for challenge in nonces:  # a second use of any of them is refused, tracked or not
+            again = registrar.verify(answer(challenge), method="REGISTER", password_for=USERS,
+                                     now=21.0)
+            assert again.status in (AuthStatus.NONCE_EXPIRED, AuthStatus.NC_REPLAY)
+
     def test_secret_is_not_shown_and_bad_settings_are_refused(self) -> None:
         assert "siplab test secret" not in repr(server())
         with pytest.raises(ValueError, match="unsupported"):
