@@ -21,17 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 VENV="$ROOT/.venv"
 STAMP="$ROOT/.install-stamp"
-# Debian's own python3 is built with profile-guided optimization and LTO; it
-# runs siplab's SIP core about 12% faster than an interpreter built without
-# them (pyenv's default build, measured here on 2026-11-24 with the same
-# 3.11 code). So it is the one we take when it is there and new enough.
-if [[ -z "${PYTHON:-}" ]]; then
-    PYTHON=python3
-    if [[ -x /usr/bin/python3 ]] &&
-            /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-        PYTHON=/usr/bin/python3
-    fi
-fi
+PYTHON=${PYTHON:-python3}
 
 # Everything the interop tests talk to (SIPLAB_APT_PACKAGES replaces the list).
 DEFAULT_APT_PACKAGES=(
