@@ -132,12 +132,6 @@ class UnsupportedChallenge(RemoteProtocolError):
 # -- the hash -------------------------------------------------------------------------
 
 
-def _hex_digest(algorithm: str, data: bytes) -> str:
-    # MD5 is required by the protocol here, not chosen for security.
-    base = algorithm.removesuffix("-sess")
-    return _HASHES[base](data, usedforsecurity=False).hexdigest()
-
-
 def compute_response(
     *,
     algorithm: str | None,
@@ -202,7 +196,7 @@ def _response(
         ha1 = h(f"{ha1}:{nonce}:{cnonce}")
     a2 = f"{method}:{uri}"
     if qop is not None and qop.lower() == "auth-int":
-        a2 += ":" + _hex_digest(algorithm, body)
+        a2 += ":" + new_hash(body, usedforsecurity=False).hexdigest()
     ha2 = h(a2)
     if qop is None:
         return h(f"{ha1}:{nonce}:{ha2}")

@@ -26,9 +26,7 @@ from siplab.ids import IdSource
 from siplab.sip.auth import Challenge, parse_challenge
 from siplab.sip.auth_headers import _read_auth_params, _read_auth_params_carefully
 from siplab.sip.auth_server import DigestServer
-from siplab.sip.message import Request, parse_message
-from tests.helpers import crlf
-from tests.sip.test_auth import _HEADERISH
+from tests.sip.test_auth import _HEADERISH, register
 
 SECRET = b"siplab test secret, 32 bytes...."
 
@@ -103,24 +101,6 @@ class TestReadingAuthParams:
     @given(st.text(alphabet='Digest ramnoc=",\\\t\x00\x1f\x7fé-', max_size=40))
     def test_quick_reader_agrees_on_text_made_of_the_awkward_characters(self, text: str) -> None:
         assert read(_read_auth_params, "Digest " + text) == careful("Digest " + text)
-
-
-def register() -> Request:
-    message = parse_message(
-        crlf("""
-            REGISTER sip:example.com SIP/2.0
-            Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKfirst01;rport
-            Max-Forwards: 70
-            To: <sip:alice@example.com>
-            From: Alice <sip:alice@example.com>;tag=a73kszlfl
-            Call-ID: 1j9FpLxk3uxtm8tn@192.0.2.10
-            CSeq: 1 REGISTER
-            Content-Length: 0
-
-        """)
-    )
-    assert isinstance(message, Request)
-    return message
 
 
 def mac(*parts: bytes) -> bytes:
