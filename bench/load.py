@@ -22,6 +22,12 @@ the interop tests (``tests/interop/sipp/``):
   300 ms, BYE, 200. Both proxies are stateful and record-route; calls are not
   challenged (Kamailio's ``KAMAILIO_AUTH_CALLS=0``, LabServer's default).
 
+**Which LabServer.** By default LabServer runs its SIP core compiled by mypyc
+(``SIPLAB_COMPILED=1``, :mod:`siplab.compiled_core`): the same source as the
+plain Python the course reads, as C extension modules, which is how an
+instructor serves a class. ``--core plain`` measures the plain Python instead.
+The first line of the output says which ran.
+
 Each figure is **the highest rate held for the whole step with zero
 failures**: sipp exits 0, every call of the step succeeded (UAC and UAS), and
 the step ended on time (a server that falls behind makes sipp wait, and the
@@ -84,6 +90,8 @@ from typing import Any, Protocol
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from siplab.compiled_core import is_built  # noqa: E402  (after the path is set)
 
 __all__ = ["main"]
 
@@ -306,9 +314,11 @@ class LabServerProcess:
 
     name = "siplab"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, compiled: bool = True) -> None:
         self.port = free_port()
         self.log = workdir / "labserver.log"
+        # The SIP core compiled by mypyc (siplab.compiled_core), or plain Python.
+        self.env = {**os.environ, "SIPLAB_COMPILED": "1" if compiled else "0"}
         users = workdir / "users.txt"
         users.write_text("".join(f"{user}:{PASSWORD}\n" for user in USERS))
         self.command = [sys.executable, "-m", "siplab", "server",
@@ -322,7 +332,7 @@ class LabServerProcess:
         # Output goes to a file: a pipe nobody reads would block a server that warns a lot.
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(self.command, cwd=ROOT, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT)
+                                            stdout=log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + START_TIMEOUT
         while not udp_bound(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -704,10 +714,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="run only this scenario (may be repeated)")
     parser.add_argument("--server", choices=tuple(SERVER_NAMES), action="append",
                         help="measure only this server (may be repeated)")
+    parser.add_argument("--core", choices=("compiled", "plain"), default="compiled",
+                        help="LabServer's SIP core: compiled by mypyc (the default; "
+                             "python -m siplab.compiled_core build makes it) or plain Python")
     parser.add_argument("--json", metavar="FILE", help="also write every step and figure here")
     parser.add_argument("--workdir", metavar="DIR",
                         help="keep sipp's statistics and the servers' logs here")
     args = parser.parse_args(argv)
+    if args.core == "compiled" and not is_built():
+        parser.error("--core compiled, but the compiled core is not built (or is stale): "
+                     "run python -m siplab.compiled_core build, or use --core plain")
     quick = args.quick
     duration = args.duration or (2.0 if quick else 20.0)
     args.settings = Settings(
@@ -745,7 +761,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:6.1f}s] {line}", flush=True)
 
     info = machine()
-    print(f"siplab {info['siplab']} LabServer vs {info['kamailio']}, load from {info['sipp']}")
+    core = "compiled by mypyc" if args.core == "compiled" else "plain Python"
+    print(f"siplab {info['siplab']} LabServer (SIP core {core}) vs {info['kamailio']}, "
+          f"load from {info['sipp']}")
     print(f"{info['cpu']}, {info['cores']} cores, Python {info['python']}, "
           f"Linux {info['kernel']}, {info['date']}")
     print(f"rate held {settings.duration:g} s with zero failures, after {settings.settle:g} s "
@@ -759,7 +777,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 server: LabServerProcess | KamailioProcess
                 try:
                     server = KamailioProcess(workdir) if name == "kamailio" else \
-                        LabServerProcess(workdir)
+                        LabServerProcess(workdir, compiled=args.core == "compiled")
                     server.start()
                 except (KeyboardInterrupt, SystemExit):
                     raise
@@ -784,6 +802,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         record = {
             "machine": info,
+            "labserver_core": args.core,
             "settings": asdict(settings),
             "results": {scenario: {name: {"rate": found.rate, "capped": found.capped,
                                           "cpu_per_op_us": found.step.cpu_per_op_us

@@ -33,6 +33,7 @@ DEFAULT_APT_PACKAGES=(
     chromium
     sngrep
     iproute2                    # ip, for `unshare --net` loopback namespaces
+    gcc                         # mypyc's C, for the compiled SIP core (below)
 )
 if [[ -n "${SIPLAB_APT_PACKAGES:-}" ]]; then
     read -r -a APT_PACKAGES <<< "$SIPLAB_APT_PACKAGES"
@@ -116,6 +117,27 @@ else
         die "pip install failed; the full log is $LOG"
     fi
     printf '%s\n' "$WANT" > "$STAMP"
+fi
+
+# --- the SIP core compiled by mypyc ------------------------------------------
+
+# The same modules as C extensions in build/compiled/, which LabServer runs
+# with SIPLAB_COMPILED=1 (the benchmark and the load test do); everything else
+# runs the plain Python. Rebuilt only when those sources change (about 40 s).
+# mypyc comes with mypy, which the test extra installs; gcc and Python's
+# headers are needed too. Without them the lab still runs, on plain Python.
+if ! "$VENV/bin/python" -c 'import mypyc' 2>/dev/null; then
+    say "compiled core: skipped (no mypy/mypyc in this install); LabServer runs plain Python"
+elif ! command -v gcc >/dev/null; then
+    say "compiled core: skipped (no gcc: apt-get install gcc); LabServer runs plain Python"
+else
+    CORE_LOG="$VENV/compiled-core.log"
+    if "$VENV/bin/python" -m siplab.compiled_core build > "$CORE_LOG" 2>&1; then
+        say "$(tail -n 1 "$CORE_LOG")"
+    else
+        tail -n 30 "$CORE_LOG" >&2
+        say "compiled core: the build FAILED (log: ${CORE_LOG#"$ROOT/"}); LabServer runs plain Python"
+    fi
 fi
 
 # --- npm: JsSIP, SIP.js and esbuild for the browser phone (web/) -------------

@@ -29,6 +29,24 @@ def crlf(text: str) -> bytes:
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
 
 
+def compiled_core_env() -> dict[str, str]:
+    """The environment for a server process that runs the mypyc-compiled core.
+
+    The benchmark's LabServer runs the compiled core (siplab.compiled_core),
+    so a test held to the benchmark's rates runs it too. Outside CI a missing
+    build skips the test, saying how to make it; in CI it fails, because
+    scripts/install.sh builds it.
+    """
+    from siplab.compiled_core import is_built
+
+    if not is_built():
+        message = "needs the compiled core: python -m siplab.compiled_core build"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: scripts/install.sh should have built it)")
+        pytest.skip(message)
+    return {**os.environ, "SIPLAB_COMPILED": "1"}
+
+
 def require_peer(binary: str, package: str) -> str:
     """Return the path of a real peer's ``binary``, or end the test without it.
 

@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "": 0,
     "errors": 0,
     "ids": 0,
+    "compiled_core": 0,  # picks the build of layer 1 the process runs; stdlib only at run time
     "sip": 1,
     "sdp": 1,
     "rtp": 1,

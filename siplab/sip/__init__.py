@@ -13,6 +13,13 @@ test and under asyncio. Read it in this order:
 
 from __future__ import annotations
 
+from siplab.compiled_core import use_compiled_core
+
+# With SIPLAB_COMPILED=1, the same modules compiled by mypyc (siplab.compiled_core);
+# this must come before the first import from siplab.sip below (hence E402).
+# ruff: noqa: E402
+use_compiled_core(__path__)
+
 from siplab.errors import SipParseError
 from siplab.sip.auth import (
     Challenge,

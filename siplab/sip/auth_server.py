@@ -18,7 +18,17 @@ Only the holder of ``secret`` can make a nonce whose HMAC checks out; a nonce
 that fails is *forged*. ``issued_at`` says when it expires. ``opaque`` is an
 HMAC of the realm, the same for every challenge. The only memory the server
 keeps is, per nonce in use, the highest ``nc`` seen (to refuse replays), and it
-forgets a nonce once it has expired, so that memory stays small.
+forgets a nonce once it has expired, so that memory stays small
+(:mod:`siplab.sip.nonce_counts`).
+
+**One request, one 401.** A REGISTER without credentials is challenged with
+no transaction (RFC 3261 §8.2.7): each retransmitted copy gets a 401 of its
+own, and sipp takes a 401 unlike the first for a new, unexpected message. So
+:meth:`DigestServer.stateless_challenge_response` computes its nonce rather
+than drawing it: ``random`` is an HMAC of what every copy shares (the MAC that
+also gives the To tag), and ``issued_at`` is the time rounded down to a step
+of 16 s. Every copy within one step gets the same bytes; a nonce may look up
+to a step older than it is, so it expires early, never late.
 
 **The checks** in :meth:`DigestServer.verify`, in order: fields present, realm,
 algorithm and qop offered, nonce signature (forged?), user known, response
@@ -42,7 +52,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import math
 import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
@@ -61,6 +70,7 @@ from siplab.sip.auth import (
 from siplab.sip.build import build_response
 from siplab.sip.grammar import quote, split_commas
 from siplab.sip.message import Request, Response
+from siplab.sip.nonce_counts import DEFAULT_CAP, NonceCounts
 
 __all__ = [
     "AuthStatus",
@@ -84,6 +94,14 @@ _NONCE_BYTES = _ISSUED.size + _RANDOM_BYTES + _MAC_BYTES
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]\Z")
 # base64url -> standard base64, so that binascii decodes it.
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+# The step a stateless nonce's issued_at is rounded down to (stateless_nonce).
+# A REGISTER resent 0.5 s after the first (Timer E, §17.1.2.2) gets the first
+# copy's nonce unless a step boundary falls between them: once in 32 at 16 s.
+# A longer step makes that rarer, but a nonce then looks older than it is: it
+# is usable for between nonce_lifetime - step and nonce_lifetime, and the nc
+# memory must span a step (nonce_counts). At most a quarter of nonce_lifetime,
+# so that a fresh nonce always has three quarters of its life ahead.
+_STATELESS_NONCE_STEP = 16.0
 
 
 class AuthStatus(StrEnum):
@@ -132,25 +150,24 @@ class DigestServer:
     algorithm it finds and knows only MD5 (FACTS.md); put ``"SHA-256"`` first
     for RFC 8760's order of preference. ``qop`` is ``"auth"``, ``"auth-int"``,
     ``"auth,auth-int"`` or None (RFC 2069 clients: no nc, so no replay check).
-    ``ids`` supplies the random part of nonces and the To tag of challenges.
+    ``ids`` supplies the random part of nonces and the To tag of challenges
+    (a stateless challenge computes both from the request instead).
     """
 
     __slots__ = (
         "realm",
         "algorithms",
         "nonce_lifetime",
+        "nonce_step",
         "qop",
         "opaque",
-        "max_tracked_nonces",
         "_secret",
         "_keyed",
         "_nonce_keyed",
-        "_tag_keyed",
+        "_request_keyed",
         "_challenge_texts",
         "_ids",
-        "_nc_seen",
-        "_forgotten_until",
-        "_next_sweep",
+        "_counts",
     )
 
     def __init__(
@@ -162,7 +179,7 @@ class DigestServer:
         nonce_lifetime: float = 300.0,
         qop: str | None = "auth",
         ids: IdSource | None = None,
-        max_tracked_nonces: int = 10_000,
+        max_tracked_nonces: int = DEFAULT_CAP,
     ) -> None:
         if not secret:
             raise ValueError("the nonce secret must not be empty")
@@ -183,24 +200,20 @@ class DigestServer:
         self.realm = realm
         self.algorithms = tuple(canonical)
         self.nonce_lifetime = float(nonce_lifetime)
+        self.nonce_step = min(_STATELESS_NONCE_STEP, self.nonce_lifetime / 4)
         self.qop = qops
-        self.max_tracked_nonces = max_tracked_nonces
         self._secret = bytes(secret)
         self._keyed = hmac.new(self._secret, digestmod=hashlib.sha256)
         # The same, having already read the fixed first parts of the nonce and
-        # To tag MACs (see _mac): a copy of these then reads only what varies.
+        # request MACs (see _mac): a copy of these then reads only what varies.
         self._nonce_keyed = self._keyed.copy()
         self._nonce_keyed.update(b"nonce\x00" + realm.encode("utf-8") + b"\x00")
-        self._tag_keyed = self._keyed.copy()
-        self._tag_keyed.update(b"to-tag\x00")
+        self._request_keyed = self._keyed.copy()
+        self._request_keyed.update(b"request\x00")
         self._ids = ids if ids is not None else IdSource()
         self.opaque = _b64(self._mac(b"opaque", realm.encode("utf-8"))[:12])
         self._challenge_texts = self._challenge_templates()
-        # nonce -> (issued_at, highest nc seen); nonces issued at or before
-        # _forgotten_until were dropped to bound memory and count as expired.
-        self._nc_seen: dict[str, tuple[float, int]] = {}
-        self._forgotten_until = -math.inf
-        self._next_sweep = -math.inf
+        self._counts = NonceCounts(self.nonce_lifetime, max_tracked_nonces)
 
     def __repr__(self) -> str:
         return (
@@ -213,7 +226,7 @@ class DigestServer:
         # HMAC-SHA256 keyed with the secret, of the parts joined by NUL bytes: a
         # copy of the keyed object made once in __init__ gives the same bytes as
         # hmac.new(secret, message, sha256) without hashing the key again. The
-        # three MACs of every registration (make_nonce, stateless_tag,
+        # three MACs of every registration (_request_mac, _nonce,
         # nonce_issued_at) go one step further, from copies that have read
         # their fixed first parts too.
         mac = self._keyed.copy()
@@ -221,9 +234,30 @@ class DigestServer:
         return mac.digest()
 
     def make_nonce(self, now: float) -> str:
-        """A fresh signed nonce issued at ``now``."""
-        issued = _ISSUED.pack(now)
-        random_part = self._ids.nonce_bytes(_RANDOM_BYTES)
+        """A fresh signed nonce issued at ``now``, with a random part from ``ids``."""
+        return self._nonce(now, self._ids.nonce_bytes(_RANDOM_BYTES))
+
+    def stateless_nonce(self, request: Request, now: float) -> str:
+        """The nonce of the stateless 401 for ``request``: the same for every copy in a step.
+
+        ``random`` is bytes 5 to 13 of the request's MAC (0 to 5 make the To
+        tag), ``issued_at`` is ``now`` rounded down to ``nonce_step``.
+        """
+        return self._stateless_nonce(self._request_mac(request), now)
+
+    def _stateless_nonce(self, request_mac: bytes, now: float) -> str:
+        # now % step is exact in floating point, and what it leaves is a float
+        # at most now: never a nonce issued in the future.
+        issued = now - now % self.nonce_step
+        if issued <= self._counts.forgotten_until:
+            # The nc memory forgot nonces of this very step (nonce_counts), and
+            # every one issued in it now counts as expired: this one gets the
+            # exact time, so that it is not born stale.
+            issued = now
+        return self._nonce(issued, request_mac[5 : 5 + _RANDOM_BYTES])
+
+    def _nonce(self, issued_at: float, random_part: bytes) -> str:
+        issued = _ISSUED.pack(issued_at)
         # = self._mac(b"nonce", realm, issued, random_part), the prefix already read
         mac = self._nonce_keyed.copy()
         mac.update(issued + b"\x00" + random_part)
@@ -248,34 +282,33 @@ class DigestServer:
 
         A stateless UAS must give a retransmitted request the same To tag as
         the first copy, and it remembers nothing: so the tag is computed from
-        what the copies share (top Via, Call-ID, From tag, CSeq), signed with
-        the secret so that nobody can predict it.
+        what the copies share, signed with the secret so that nobody can
+        predict it (the first 5 bytes of the request's MAC).
         """
+        return self._request_mac(request)[:5].hex()
+
+    def _request_mac(self, request: Request) -> bytes:
+        # What every copy of a request shares, and a new request does not: the
+        # top Via with its branch (§17.2.3: what makes a copy the same
+        # transaction) and sent-by; Call-ID and CSeq (a new registration, or
+        # the next REGISTER of one, changes them); the From tag (someone else
+        # reusing a Call-ID). = self._mac(b"request", via, call_id, cseq,
+        # from_tag): "\x00" is one byte in UTF-8, so joining the text and then
+        # encoding gives the same bytes.
         get = request.headers.get
         shared = (get("Via") or "", get("Call-ID") or "", get("CSeq") or "",
                   request.from_tag or "")
-        # = self._mac(b"to-tag", via, call_id, cseq, from_tag): "\x00" is one
-        # byte in UTF-8, so joining the text and then encoding gives the same bytes.
-        mac = self._tag_keyed.copy()
+        mac = self._request_keyed.copy()
         mac.update("\x00".join(shared).encode("utf-8"))
-        return mac.digest()[:5].hex()
+        return mac.digest()
 
     def challenge(self, now: float, *, stale: bool = False) -> list[Challenge]:
         """One challenge per algorithm, in the configured order, sharing a fresh nonce."""
         return self._challenges(self.make_nonce(now), stale)
 
     def _challenges(self, nonce: str, stale: bool) -> list[Challenge]:
-        return [
-            Challenge(
-                realm=self.realm,
-                nonce=nonce,
-                algorithm=algorithm,
-                qop=self.qop,
-                opaque=self.opaque,
-                stale=stale,
-            )
-            for algorithm in self.algorithms
-        ]
+        return [Challenge(realm=self.realm, nonce=nonce, algorithm=algorithm, qop=self.qop,
+                          opaque=self.opaque, stale=stale) for algorithm in self.algorithms]
 
     def _challenge_templates(self) -> tuple[tuple[tuple[str, str], ...], ...]:
         """The text of each challenge around its nonce: [stale][algorithm] -> (before, after).
@@ -299,27 +332,14 @@ class DigestServer:
     # -- the nc memory -----------------------------------------------------------------
 
     @property
+    def max_tracked_nonces(self) -> int:
+        """How many nonces the server remembers an nc for, at most."""
+        return self._counts.cap
+
+    @property
     def tracked_nonces(self) -> int:
         """How many nonces the server currently remembers an nc for."""
-        return len(self._nc_seen)
-
-    def _sweep(self, now: float) -> None:
-        """Forget expired nonces (at most every quarter lifetime), and the oldest beyond the cap."""
-        if now >= self._next_sweep:
-            oldest_valid = now - self.nonce_lifetime
-            self._nc_seen = {
-                nonce: seen for nonce, seen in self._nc_seen.items() if seen[0] >= oldest_valid
-            }
-            self._next_sweep = now + self.nonce_lifetime / 4
-        excess = len(self._nc_seen) - self.max_tracked_nonces
-        if excess > 0:
-            # Drop the oldest quarter; any nonce that old now counts as expired,
-            # so forgetting its nc cannot open the door to a replay.
-            by_age = sorted(self._nc_seen.items(), key=lambda item: item[1][0])
-            dropped = by_age[: max(excess, self.max_tracked_nonces // 4)]
-            for nonce, _ in dropped:
-                del self._nc_seen[nonce]
-            self._forgotten_until = max(self._forgotten_until, dropped[-1][1][0])
+        return len(self._counts)
 
     # -- verifying ------------------------------------------------------------------------
 
@@ -377,18 +397,17 @@ class DigestServer:
         given = credentials.response.lower().encode("utf-8")
         if not hmac.compare_digest(expected.encode("ascii"), given):
             return AuthResult(AuthStatus.WRONG_PASSWORD, user, "the response does not match")
-        # Only now, with the password proven, may the answer say stale=TRUE.
-        if not issued <= now <= issued + self.nonce_lifetime or issued <= self._forgotten_until:
+        # Only now, with the password proven, may the answer say stale=TRUE. A
+        # nonce still in the nc memory was never forgotten: its nc decides.
+        counts = self._counts
+        last = counts.last(nonce) if nc is not None else None
+        if (not issued <= now <= issued + self.nonce_lifetime
+                or (last is None and issued <= counts.forgotten_until)):
             return AuthResult(AuthStatus.NONCE_EXPIRED, user, "the nonce is too old")
         if nc is not None:
-            last = self._nc_seen.get(nonce)
-            if last is not None and nc <= last[1]:
-                return AuthResult(AuthStatus.NC_REPLAY, user, f"nc {nc:08x} after {last[1]:08x}")
-            self._nc_seen[nonce] = (issued, nc)
-            # _sweep only when it has something to do (a sweep is due, or the
-            # cap is passed), rather than calling it for every REGISTER.
-            if now >= self._next_sweep or len(self._nc_seen) > self.max_tracked_nonces:
-                self._sweep(now)
+            if last is not None and nc <= last:
+                return AuthResult(AuthStatus.NC_REPLAY, user, f"nc {nc:08x} after {last:08x}")
+            counts.record(nonce, issued, nc, now)
         return AuthResult(AuthStatus.OK, user)
 
     # -- on whole messages ------------------------------------------------------------------
@@ -453,11 +472,28 @@ class DigestServer:
             header = "Proxy-Authenticate"
         else:
             raise ValueError(f"a digest challenge is a 401 or 407, not {status}")
-        # = [(header, str(challenge)) for challenge in self.challenge(now, stale=stale)],
+        return self._challenge_response(request, status, header, self.make_nonce(now), stale,
+                                        to_tag or self._ids.tag())
+
+    def stateless_challenge_response(self, request: Request, now: float) -> Response:
+        """The 401 for ``request`` answered with no transaction (RFC 3261 §8.2.7).
+
+        Its To tag and nonce are both computed from the request
+        (:meth:`stateless_tag`, :meth:`stateless_nonce`), from one MAC: a
+        retransmitted copy gets the same bytes as the first, unless a
+        ``nonce_step`` boundary lies between them.
+        """
+        request_mac = self._request_mac(request)
+        return self._challenge_response(request, 401, "WWW-Authenticate",
+                                        self._stateless_nonce(request_mac, now), False,
+                                        request_mac[:5].hex())
+
+    def _challenge_response(self, request: Request, status: int, header: str, nonce: str,
+                            stale: bool, to_tag: str) -> Response:
+        # = [(header, str(challenge)) for challenge in self._challenges(nonce, stale)],
         # with the text around the nonce written once in __init__.
-        nonce = self.make_nonce(now)
         lines = [
             (header, before + nonce + after)
             for before, after in self._challenge_texts[1 if stale else 0]
         ]
-        return build_response(request, status, to_tag=to_tag or self._ids.tag(), headers=lines)
+        return build_response(request, status, to_tag=to_tag, headers=lines)

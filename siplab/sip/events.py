@@ -37,11 +37,14 @@ from siplab.sip.transport import Peer
 
 if TYPE_CHECKING:  # those modules import this one; avoid the cycles at run time
     from siplab.sip.invite import Session
+    from siplab.sip.location import Binding
     from siplab.sip.registration import Registration
     from siplab.sip.transaction import ClientTransaction, ServerTransaction, Transaction
 
 __all__ = [
     "Event",
+    "BindingsChanged",
+    "BindingRemoved",
     "RequestReceived",
     "ResponseReceived",
     "TransactionTimedOut",
@@ -315,4 +318,23 @@ class RequestFailed(Event):
     kind: str
     request: Request
     status: int | None
+    reason: str
+
+
+# -- the registrar's bindings (RFC 3261 §10.3), told by LabServer's ServerCore ----------
+
+
+@dataclass(frozen=True, slots=True)
+class BindingsChanged(Event):
+    """A REGISTER changed the bindings of ``aor``; ``bindings`` are the ones left."""
+
+    aor: str
+    bindings: tuple[Binding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BindingRemoved(Event):
+    """A binding went away without a REGISTER: ``reason`` is "expired" or "flow failed"."""
+
+    binding: Binding
     reason: str

@@ -36,6 +36,7 @@ import re
 
 from siplab.errors import SipParseError
 from siplab.sip.header_list import _KNOWN_KEYS, Headers, header_key
+from siplab.sip.native import COMPILED
 
 __all__ = ["MAX_HEADER_LINES", "MAX_MESSAGE_SIZE", "read_header_block"]
 
@@ -110,7 +111,7 @@ def read_header_block(data: bytes) -> tuple[str, Headers, bytes]:
         else:
             more[key] = [value]
     # The Headers, made here rather than by a constructor: one call less.
-    headers = _new_object(Headers)
+    headers = Headers() if COMPILED else _new_object(Headers)  # see siplab.sip.native
     headers._item_list = headers._index = None
     headers._lines, headers._first, headers._more = lines, first, more
     body = data[end + 4:]

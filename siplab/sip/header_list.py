@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
 from siplab.sip.grammar import is_token, split_commas
+from siplab.sip.native import COMPILED
 
 __all__ = [
     "COMPACT_FORMS",
@@ -138,6 +139,7 @@ def canonical_name(name: str) -> str:
 
 
 _KNOWN_KEYS = _known_keys()
+_new_object = object.__new__  # an instance without running __init__
 
 #: ``Headers._first`` of headers the parser did not read (built by code, or
 #: changed since): an empty mapping rather than None, so that the fields every
@@ -184,7 +186,7 @@ class Headers:
     @classmethod
     def _trusted(cls, items: list[tuple[str, str]]) -> Headers:
         # Used by copy() and the parser's careful path: takes ownership of a built list.
-        obj = cls.__new__(cls)
+        obj = cls() if COMPILED else _new_object(cls)  # see siplab.sip.native
         obj._item_list, obj._index = items, None
         obj._lines, obj._first, obj._more = None, _NOT_READ, {}
         return obj

@@ -45,6 +45,7 @@ from siplab.sip.header_list import (
     canonical_name,
     header_key,
 )
+from siplab.sip.native import COMPILED
 from siplab.sip.uri import SipUri, Uri, parse_uri
 
 __all__ = [
@@ -191,6 +192,8 @@ def _parse_address(text: str) -> Address:
         for piece in paramtext[1:].split(";"):
             name, eq, value = piece.partition("=")
             params.append((name, value if eq else None))
+    if COMPILED:  # see siplab.sip.native
+        return Address(uri, tokens if quoted is None else quoted, tuple(params))
     address = _new_object(Address)
     _set_address_uri(address, uri)
     _set_address_display(address, tokens if quoted is None else quoted)
@@ -390,6 +393,8 @@ def parse_via(text: str) -> Via:
         for piece in paramtext[1:].split(";"):
             name, eq, value = piece.partition("=")
             params.append((name, value if eq else None))
+    if COMPILED:  # see siplab.sip.native
+        return Via(transport.upper(), probe.host, probe.port, tuple(params))
     via = _new_object(Via)
     _set_via_transport(via, transport.upper())
     _set_via_host(via, probe.host)

@@ -52,6 +52,7 @@ from siplab.sip.headers import (
     parse_vias,
 )
 from siplab.sip.message_fields import TransactionFields
+from siplab.sip.native import COMPILED
 from siplab.sip.status import reason_phrase
 from siplab.sip.uri import Uri, parse_uri
 
@@ -361,7 +362,7 @@ class Request(Message):
         if not _METHOD_RE.match(method):
             raise ValueError(f"bad method {method!r}")
         self.method = method
-        self.uri = uri
+        self._set_uri(uri)
 
     @property
     def uri(self) -> Uri:
@@ -371,7 +372,12 @@ class Request(Message):
         return self._uri
 
     @uri.setter
-    def uri(self, value: Uri | str) -> None:
+    def uri(self, value: Uri) -> None:
+        self._set_uri(value)
+
+    def _set_uri(self, value: Uri | str) -> None:
+        # The constructor takes the URI's text too; the setter only a Uri, so
+        # that the property has one type (which a mypyc-compiled build checks).
         if isinstance(value, str):
             if not value or any(c in value for c in " \t\r\n\x00"):
                 raise ValueError(f"bad Request-URI {value!r}")
@@ -481,7 +487,7 @@ class Response(Message):
 # -- parsing ------------------------------------------------------------------------
 
 
-def parse_message(data: bytes) -> Request | Response:
+def parse_message(data: bytes | bytearray | memoryview) -> Request | Response:
     """Read one SIP message from a datagram (or a frame cut by the stream framer).
 
     Leading CRLFs (keep-alives) are skipped. A body longer than Content-Length is
@@ -506,6 +512,8 @@ def parse_message(data: bytes) -> Request | Response:
     except ValueError:  # fewer than two blanks
         return _parse_start_line(line, headers, body)
     if last == "SIP/2.0" and word.isalpha() and word.isascii() and middle and "\t" not in middle:
+        if COMPILED:  # see siplab.sip.native
+            return Request(word, middle, headers, body, last)
         request = _new_object(Request)  # without Request.__init__'s checks, made above
         request.headers, request.body, request.version = headers, body, last
         request.method, request._uri_text, request._uri = word, middle, None
@@ -514,6 +522,8 @@ def parse_message(data: bytes) -> Request | Response:
     if word == "SIP/2.0" and len(middle) == 3 and middle.isdigit() and middle.isascii():
         status = int(middle)
         if 100 <= status <= 699:
+            if COMPILED:
+                return Response(status, last, headers, body, word)
             response = _new_object(Response)
             response.headers, response.body, response.version = headers, body, word
             response.status, response.reason = status, last
@@ -534,6 +544,8 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
             or not 100 <= status <= 699
         ):
             raise SipParseError("bad status line", where=repr(line[:80]))
+        if COMPILED:
+            return Response(status, reason, headers, body, version)
         response = _new_object(Response)
         response.headers, response.body, response.version = headers, body, version
         response.status, response.reason = status, reason
@@ -548,6 +560,8 @@ def _parse_start_line(line: str, headers: Headers, body: bytes) -> Request | Res
     # A tab is refused here as the Request constructor refuses it.
     if not uri or "\t" in uri or not (version == "SIP/2.0" or _VERSION_RE.match(version)):
         raise SipParseError("bad request line", where=repr(line[:80]))
+    if COMPILED:
+        return Request(method, uri, headers, body, version)
     request = _new_object(Request)
     request.headers, request.body, request.version = headers, body, version
     request.method, request._uri_text, request._uri = method, uri, None

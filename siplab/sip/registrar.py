@@ -183,11 +183,14 @@ class Registrar:
 
         Most REGISTERs a registrar sees carry no credentials yet (a phone's
         first try, RFC 3665 §2.1), and every one gets the same kind of answer:
-        a 401 with a fresh nonce. RFC 3261 §8.2.7 lets a UAS send such
-        challenges *statelessly*, with no server transaction: a retransmitted
-        REGISTER simply gets another 401 (with its own nonce, and the same To
-        tag: :meth:`~siplab.sip.auth_server.DigestServer.stateless_tag`). The
-        registrar as a whole cannot be stateless ("this rules out stateless
+        a 401 with a nonce. RFC 3261 §8.2.7 lets a UAS send such challenges
+        *statelessly*, with no server transaction: a retransmitted REGISTER
+        simply gets another 401, computed again from the request, so the same
+        bytes as the first (To tag and nonce are MACs of what the copies share,
+        the nonce's time rounded down to a 16 s step:
+        :meth:`~siplab.sip.auth_server.DigestServer.stateless_challenge_response`).
+        A client such as sipp takes a 401 unlike the first for a new message.
+        The registrar as a whole cannot be stateless ("this rules out stateless
         registrars", §8.2.7): the REGISTER with credentials changes bindings,
         and its 200 goes through a transaction. Kamailio answers the same way.
 
@@ -199,8 +202,7 @@ class Registrar:
                 or request.headers.get("Authorization") is not None
                 or request.headers.get("Require") is not None):
             return None
-        return self.digest.challenge_response(request, now,
-                                              to_tag=self.digest.stateless_tag(request))
+        return self.digest.stateless_challenge_response(request, now)
 
     def handle_register(self, request: Request, source: Peer, now: float) -> Response:
         """Process a REGISTER from ``source`` at ``now`` and return the response to send.

@@ -56,6 +56,8 @@ from siplab.sip.auth_server import AuthStatus, DigestServer
 from siplab.sip.auth_throttle import AuthThrottle, ThrottleConfig
 from siplab.sip.build import build_response
 from siplab.sip.events import (
+    BindingRemoved,
+    BindingsChanged,
     Event,
     MessageDiscarded,
     RequestReceived,
@@ -66,7 +68,7 @@ from siplab.sip.events import (
 )
 from siplab.sip.message import Request, Response, parse_message
 from siplab.sip.proxy import TIMER_C, ProxyCore
-from siplab.sip.registrar import Binding, LocationService, Registrar
+from siplab.sip.registrar import LocationService, Registrar
 from siplab.sip.routing import LocalAddresses
 from siplab.sip.timers import TimerConfig
 from siplab.sip.transaction import ClientTransaction, ServerTransaction
@@ -156,22 +158,6 @@ class ServerStats:
         """No transaction and no response context left."""
         return not (self.server_transactions or self.client_transactions
                     or self.response_contexts)
-
-
-@dataclass(frozen=True, slots=True)
-class BindingsChanged(Event):
-    """A REGISTER changed the bindings of ``aor``; ``bindings`` are the ones left."""
-
-    aor: str
-    bindings: tuple[Binding, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class BindingRemoved(Event):
-    """A binding went away without a REGISTER: ``reason`` is "expired" or "flow failed"."""
-
-    binding: Binding
-    reason: str
 
 
 class ServerCore:

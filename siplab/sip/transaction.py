@@ -558,8 +558,6 @@ class ClientTransaction(Transaction):
     the outbox at once and the timers start.
     """
 
-    key: tuple[str, str]
-
     def __init__(
         self, request: Request, peer: Peer, *, timers: TimerConfig | None = None, now: float = 0.0
     ) -> None:

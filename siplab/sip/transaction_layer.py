@@ -91,7 +91,7 @@ class TransactionLayer:
     def __init__(self, *, timers: TimerConfig | None = None, auto_100: bool = True) -> None:
         self.timers = timers or TimerConfig()
         self.auto_100 = auto_100
-        self._clients: dict[tuple[str, str], ClientTransaction] = {}
+        self._clients: dict[tuple[str, ...], ClientTransaction] = {}
         self._servers: dict[tuple[str, ...], ServerTransaction] = {}
         self._outbox: list[tuple[bytes, Peer]] = []
         self._events: deque[Event] = deque()
@@ -113,7 +113,7 @@ class TransactionLayer:
     # -- what the tests and the server's counters look at ----------------------------------
 
     @property
-    def client_transactions(self) -> Mapping[tuple[str, str], ClientTransaction]:
+    def client_transactions(self) -> Mapping[tuple[str, ...], ClientTransaction]:
         """Live client transactions by key (branch, method); read-only."""
         return MappingProxyType(self._clients)
 

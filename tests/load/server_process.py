@@ -7,7 +7,8 @@ loads what the benchmark measures, in a process whose CPU and memory are the
 server's alone; and it can also be asked what the server holds, which a
 ``siplab server`` cannot.
 
-Its first line on stdout is ``{"port": N}``. Then each line read on stdin is
+Its first line on stdout is ``{"port": N, "compiled": true}`` (whether it runs
+the mypyc-compiled core, see siplab.compiled_core). Then each line read on stdin is
 a command, answered with one JSON line:
 
 * ``stats``: the server's own counters (:meth:`LabServer.stats
@@ -47,6 +48,7 @@ import time
 import tracemalloc
 
 from siplab.aio.server import LabServer, tune_gc_for_serving
+from siplab.sip.native import COMPILED
 
 #: Trace allocations (and name where memory grew) from the first answer on.
 TRACING = os.environ.get("SIPLAB_TRACE_MEMORY") == "1"
@@ -130,7 +132,7 @@ async def serve(users: dict[str, str]) -> None:
     async with LabServer(udp=[("127.0.0.1", 0)], users=users) as server:
         address = server.address("udp")
         assert address is not None
-        print(json.dumps({"port": address.port}), flush=True)
+        print(json.dumps({"port": address.port, "compiled": COMPILED}), flush=True)
         pauses = Pauses()
         watcher = asyncio.create_task(pauses.watch())
         answers = Answers(server, pauses)

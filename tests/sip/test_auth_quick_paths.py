@@ -151,17 +151,24 @@ class TestServerQuickPaths:
         assert respelled != nonce
         assert registrar.nonce_issued_at(respelled) is None
 
-    def test_server_stateless_tag_is_the_mac_of_what_retransmissions_share(self) -> None:
+    def test_server_stateless_tag_and_nonce_are_the_mac_of_what_retransmissions_share(
+        self,
+    ) -> None:
         request = register()
-        expected = mac(
-            b"to-tag",
+        request_mac = mac(
+            b"request",
             b"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKfirst01;rport",
             b"1j9FpLxk3uxtm8tn@192.0.2.10",
             b"1 REGISTER",
             b"a73kszlfl",
-        )[:5].hex()
-        assert server().stateless_tag(request) == expected
-        assert server().stateless_tag(register()) == expected
+        )
+        assert server().stateless_tag(request) == request_mac[:5].hex()
+        assert server().stateless_tag(register()) == request_mac[:5].hex()
+        raw = base64.urlsafe_b64decode(server().stateless_nonce(request, 100.0) + "=")
+        issued, random_part, signature = raw[:8], raw[8:16], raw[16:]
+        assert struct.unpack(">d", issued)[0] == 96.0  # 100 s, rounded down to a 16 s step
+        assert random_part == request_mac[5:13]
+        assert signature == mac(b"nonce", b"example.com", issued, random_part)[:16]
 
     @pytest.mark.parametrize("stale", [False, True])
     @pytest.mark.parametrize(

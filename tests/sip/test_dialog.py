@@ -289,7 +289,7 @@ class TestCalleeDialog:
 
     def test_uas_dialog_over_tls_to_a_sips_uri_is_secure(self) -> None:
         invite = invite_at_bob()
-        invite.uri = "sips:bob@client.biloxi.example.com"
+        invite.uri = parse_uri("sips:bob@client.biloxi.example.com")
         invite.headers.replace_first("Via", "SIP/2.0/TLS ss2.example.com;branch=z9hG4bK721e4.1")
         assert Dialog.from_uas_request(invite, BOB_TAG).secure is True
 

@@ -8,9 +8,11 @@ no phone would send.
 
 from __future__ import annotations
 
+from siplab.ids import IdSource
+from siplab.sip.auth import parse_challenge
 from siplab.sip.events import MessageDiscarded
 from siplab.sip.message import Response, parse_message
-from siplab.sip.server import BindingRemoved, ServerConfig, ServerStats
+from siplab.sip.server import BindingRemoved, ServerConfig, ServerCore, ServerStats
 from siplab.sip.transport import Peer
 from tests.helpers import crlf
 from tests.sip.scripted_peers import DOMAIN, SERVER, Lab, Phone, RawPeer
@@ -312,6 +314,12 @@ class TestServerEndpoint:
         assert nonces[0] == nonces[1]
 
 
+def nonce_of(data: bytes) -> str:
+    response = parse_message(data)
+    assert isinstance(response, Response)
+    return parse_challenge(response.headers.get("WWW-Authenticate") or "").nonce
+
+
 REGISTER_WITHOUT_CREDENTIALS = crlf(f"""
     REGISTER sip:{DOMAIN} SIP/2.0
     Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKfirst1;rport
@@ -340,7 +348,7 @@ class TestStatelessChallenge:
         assert challenge.to_tag
         assert lab.server.stats().server_transactions == 0  # nothing kept for 32 s
 
-    def test_retransmitted_register_gets_the_same_to_tag_and_a_fresh_nonce(self) -> None:
+    def test_retransmitted_register_gets_the_same_to_tag_and_nonce(self) -> None:
         lab = Lab()
         raw = raw_peer(lab)
         for _ in range(2):
@@ -348,12 +356,33 @@ class TestStatelessChallenge:
             lab.run(0.5)
         first, second = raw.responses()
         assert first.to_tag == second.to_tag  # §8.2.7: same request, same tag
-        assert first.headers.get("WWW-Authenticate") != second.headers.get("WWW-Authenticate")
+        assert first.headers.get("WWW-Authenticate") == second.headers.get("WWW-Authenticate")
         other = REGISTER_WITHOUT_CREDENTIALS.replace(b"branch=z9hG4bKfirst1",
                                                      b"branch=z9hG4bKfirst2")
         raw.send(other, SERVER)
         lab.run(0.5)
-        assert raw.responses()[2].to_tag != first.to_tag
+        third = raw.responses()[2]
+        assert third.to_tag != first.to_tag
+        assert third.headers.get("WWW-Authenticate") != first.headers.get("WWW-Authenticate")
+
+    def test_retransmitted_register_gets_a_byte_identical_401(self) -> None:
+        # sipp resends its REGISTER when the 401 is slow, and takes a second
+        # 401 unlike the first for an unexpected message.
+        core = ServerCore(ServerConfig(listen=(SERVER,), domains=(DOMAIN,),
+                                       users={"alice": "wonderland"}), ids=IdSource("bytes"))
+        answers = []
+        for now in (1000.0, 1000.5, 1001.5, 1003.5):  # the first copy, then Timer E's resends
+            core.receive_datagram(REGISTER_WITHOUT_CREDENTIALS, RAW, now)
+            answers.append(core.datagrams_to_send())
+        assert answers[1:] == answers[:1] * 3
+        [(data, peer)] = answers[0]
+        assert peer == RAW
+        assert data.startswith(b"SIP/2.0 401 ")
+        assert core.stats().server_transactions == 0
+        for old, new in ((b"CSeq: 1 ", b"CSeq: 2 "), (b"Call-ID: stateless-1", b"Call-ID: s-2")):
+            core.receive_datagram(REGISTER_WITHOUT_CREDENTIALS.replace(old, new), RAW, 1000.0)
+            [(other, _)] = core.datagrams_to_send()
+            assert nonce_of(other) != nonce_of(data)  # a new request: a new nonce
 
     def test_phone_registers_through_the_stateless_challenge(self) -> None:
         lab = Lab()

@@ -1,0 +1,77 @@
+"""The nc memory: replays refused, memory bounded, forgetting never lets a replay in.
+
+RFC 7616 §3.4 (nc counts the requests sent with one nonce) and §5.5
+(replays). :class:`~siplab.sip.nonce_counts.NonceCounts` keeps the highest nc
+of each nonce used, forgets the first used beyond its cap, and from then on
+every nonce issued no later than those counts as expired. The stateless 401s'
+nonces share one ``issued_at`` per 16 s step, so the memory must span more
+than a step for the nonces still on their way to their clients to survive.
+"""
+
+from __future__ import annotations
+
+from siplab.sip.auth_server import AuthStatus
+from siplab.sip.nonce_counts import DEFAULT_CAP, NonceCounts
+from tests.sip.test_auth import server
+from tests.sip.test_auth_server import challenge_of, register_with, verify
+
+
+class TestNonceCounts:
+    """The memory itself: highest nc, the cap, the sweep."""
+
+    def test_counts_remember_the_highest_nc_of_each_nonce(self) -> None:
+        counts = NonceCounts(lifetime=300.0, cap=10)
+        assert counts.last("n") is None
+        counts.record("n", 1.0, 1, now=2.0)
+        counts.record("n", 1.0, 3, now=3.0)
+        assert counts.last("n") == 3
+        assert len(counts) == 1
+
+    def test_counts_forget_the_nonces_first_used_longest_ago_beyond_the_cap(self) -> None:
+        counts = NonceCounts(lifetime=300.0, cap=4)
+        for nonce, issued in [("c", 3.0), ("a", 1.0), ("d", 4.0), ("b", 2.0), ("e", 5.0)]:
+            counts.record(nonce, issued, 1, now=10.0)
+        assert len(counts) == 4
+        assert counts.last("c") is None  # first used, first forgotten
+        assert counts.forgotten_until == 3.0  # so a, b and c now count as expired
+        assert counts.last("a") == 1  # issued before c, used after it: still known
+
+    def test_counts_sweep_the_expired_nonces(self) -> None:
+        counts = NonceCounts(lifetime=300.0, cap=10)
+        counts.record("old", 0.0, 1, now=1.0)
+        counts.record("new", 200.0, 1, now=201.0)
+        counts.record("newer", 350.0, 1, now=351.0)  # a sweep is due: "old" expired at 300
+        assert (counts.last("old"), counts.last("new"), len(counts)) == (None, 1, 2)
+        assert counts.forgotten_until < 0.0  # expiring is not forgetting
+
+
+def registrations(max_tracked_nonces: int, count: int = 400) -> list[AuthStatus]:
+    """One REGISTER every 0.5 s, each 401 answered 1 s after it was sent (two on their way)."""
+    registrar = server(max_tracked_nonces=max_tracked_nonces)
+    statuses = []
+    sent = []
+    for n in range(count):
+        now = 1000.0 + n * 0.5
+        request = register_with("CSeq: 1 ", f"CSeq: {n + 1} ")
+        sent.append(challenge_of(registrar.stateless_challenge_response(request, now)))
+        if n >= 2:
+            statuses.append(verify(registrar, sent[n - 2], now))
+    return statuses
+
+
+class TestMemorySpansAStep:
+    """Forgetting spares this step's nonces when the memory holds more than a step."""
+
+    def test_default_cap_holds_more_than_a_step_at_lab_server_rates(self) -> None:
+        assert DEFAULT_CAP * 3 // 4 > 3_000 * 16  # kept after forgetting > a step at 3,000/s
+
+    def test_server_answers_every_registration_when_the_memory_spans_a_step(self) -> None:
+        # 64 kept as 48 after forgetting, at 2 a second: 24 s, more than a 16 s step.
+        assert set(registrations(max_tracked_nonces=64)) == {AuthStatus.OK}
+
+    def test_server_expires_nonces_on_their_way_when_the_memory_spans_less(self) -> None:
+        # 8 kept as 6: 3 s. Forgetting reaches the current step; the nonces
+        # already sent in it are refused as stale (never accepted twice).
+        statuses = registrations(max_tracked_nonces=8)
+        assert AuthStatus.NONCE_EXPIRED in statuses
+        assert set(statuses) <= {AuthStatus.OK, AuthStatus.NONCE_EXPIRED}
