@@ -213,7 +213,9 @@ class DigestServer:
         self._ids = ids if ids is not None else IdSource()
         self.opaque = _b64(self._mac(b"opaque", realm.encode("utf-8"))[:12])
         self._challenge_texts = self._challenge_templates()
-        self._counts = NonceCounts(self.nonce_lifetime, max_tracked_nonces)
+        # Two steps: the label of any stateless nonce issued in the last step.
+        self._counts = NonceCounts(self.nonce_lifetime, max_tracked_nonces,
+                                   protect=2 * self.nonce_step)
 
     def __repr__(self) -> str:
         return (
@@ -248,12 +250,9 @@ class DigestServer:
     def _stateless_nonce(self, request_mac: bytes, now: float) -> str:
         # now % step is exact in floating point, and what it leaves is a float
         # at most now: never a nonce issued in the future.
+        # (The nc memory never forgets nonces this young, see nonce_counts,
+        # so none of this step's is ever taken for expired.)
         issued = now - now % self.nonce_step
-        if issued <= self._counts.forgotten_until:
-            # The nc memory forgot nonces of this very step (nonce_counts), and
-            # every one issued in it now counts as expired: this one gets the
-            # exact time, so that it is not born stale.
-            issued = now
         return self._nonce(issued, request_mac[5 : 5 + _RANDOM_BYTES])
 
     def _nonce(self, issued_at: float, random_part: bytes) -> str:

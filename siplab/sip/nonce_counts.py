@@ -18,14 +18,15 @@ That memory must stay bounded, whatever the traffic:
   ``stale=TRUE``, and the client asks for a new nonce. Forgetting never lets
   a replay in; a nonce still held is judged by its ``nc`` alone.
 
-Why first use, and why the cap is large: a nonce is used after it is issued,
-so forgetting spares every nonce issued since the last forgotten one was first
-used. The 401s sent without a transaction carry nonces whose ``issued_at`` is
-rounded down to a step of several seconds (:mod:`siplab.sip.auth_server`), all
-the nonces of one step sharing it; if the memory spanned less than a step,
-forgetting would expire the nonces of the current step, including those in
-401s still on their way to their clients. So ``cap`` must hold more than a
-step of registrations at the rate the server serves.
+Why first use, and why recent nonces are never forgotten: a nonce is used
+after it is issued, and forgetting one expires every nonce issued no later
+than it, including nonces in 401s still on their way to their clients. The
+401s sent without a transaction carry nonces whose ``issued_at`` is rounded
+down to a step of several seconds (:mod:`siplab.sip.auth_server`), all the
+nonces of one step sharing it. So a nonce whose ``issued_at`` is less than
+``protect`` old (two steps: the label of any nonce issued in the last step)
+is kept even past the cap: the memory then holds what the clients used in
+those seconds, which only a client with the right password adds to.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ import math
 
 __all__ = ["DEFAULT_CAP", "NonceCounts"]
 
-#: The default cap. It must span more than a step of registrations: LabServer
-#: answers some 3,000 a second, and the 75,000 nonces kept after forgetting a
-#: quarter last 25 s. About 200 bytes each, 20 MB when full.
+#: The default cap, about 200 bytes a nonce: 20 MB when full. Nonces younger
+#: than ``protect`` are kept beyond it (at 8,000 registrations a second and
+#: two 16 s steps, some 256,000 of them).
 DEFAULT_CAP = 100_000
 
 
@@ -48,16 +49,20 @@ class NonceCounts:
     after it was issued, or until the cap makes room.
     """
 
-    __slots__ = ("lifetime", "cap", "forgotten_until", "_seen", "_next_sweep")
+    __slots__ = ("lifetime", "cap", "protect", "forgotten_until", "_seen", "_next_sweep",
+                 "_next_drop")
 
-    def __init__(self, lifetime: float, cap: int) -> None:
+    def __init__(self, lifetime: float, cap: int, protect: float = 0.0) -> None:
         self.lifetime = lifetime
         self.cap = cap
+        #: A nonce issued (as its issued_at says) less than this long ago is kept past the cap.
+        self.protect = protect
         #: Nonces issued at or before this time may have been forgotten: expired.
         self.forgotten_until = -math.inf
         # nonce -> (issued_at, highest nc seen), in the order of first use
         self._seen: dict[str, tuple[float, int]] = {}
         self._next_sweep = -math.inf
+        self._next_drop = -math.inf  # when a drop that found too little may look again
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -72,7 +77,7 @@ class NonceCounts:
         self._seen[nonce] = (issued_at, nc)
         # _sweep only when it has something to do (a sweep is due, or the
         # cap is passed), rather than for every request.
-        if now >= self._next_sweep or len(self._seen) > self.cap:
+        if now >= self._next_sweep or (len(self._seen) > self.cap and now >= self._next_drop):
             self._sweep(now)
 
     def _sweep(self, now: float) -> None:
@@ -87,8 +92,17 @@ class NonceCounts:
         if excess > 0:
             # A dict keeps its keys in the order they came: the first ones are
             # the nonces first used longest ago (a later nc keeps the place).
-            dropped = list(itertools.islice(self._seen.items(), max(excess, self.cap // 4)))
+            oldest_kept = now - self.protect
+            wanted = max(excess, self.cap // 4)
+            dropped = list(itertools.islice(
+                ((nonce, seen) for nonce, seen in self._seen.items() if seen[0] < oldest_kept),
+                wanted))
+            if len(dropped) < wanted:
+                # Mostly recent nonces: look again only once some have aged, rather
+                # than scanning them all for every nonce used meanwhile.
+                self._next_drop = now + self.protect / 8
             for nonce, _ in dropped:
                 del self._seen[nonce]
-            newest = max(issued_at for _, (issued_at, _) in dropped)
-            self.forgotten_until = max(self.forgotten_until, newest)
+            if dropped:
+                newest = max(issued_at for _, (issued_at, _) in dropped)
+                self.forgotten_until = max(self.forgotten_until, newest)

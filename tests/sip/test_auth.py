@@ -718,17 +718,18 @@ class TestServer:
         assert "missing" in result.detail
 
     def test_nc_memory_is_bounded_and_forgotten_nonces_count_as_stale(self) -> None:
+        # Used at 100 s: past the two 16 s steps within which nonces are kept beyond the cap.
         registrar = server(max_tracked_nonces=4, nonce_lifetime=300.0)
         nonces = [registrar.challenge(float(t))[0] for t in range(10)]
         for challenge in nonces:
             result = registrar.verify(
-                answer(challenge), method="REGISTER", password_for=USERS, now=20.0
+                answer(challenge), method="REGISTER", password_for=USERS, now=100.0
             )
             assert result.ok
             assert registrar.tracked_nonces <= 4
         # The first nonce's nc was forgotten: its replay is not accepted, only stale.
         replay = registrar.verify(
-            answer(nonces[0]), method="REGISTER", password_for=USERS, now=21.0
+            answer(nonces[0]), method="REGISTER", password_for=USERS, now=101.0
         )
         assert replay.status is AuthStatus.NONCE_EXPIRED
         # Once the lifetime has passed, the expired ones are swept away.
@@ -742,13 +743,28 @@ class TestServer:
         used = [nonces[i] for i in (9, 2, 7, 0, 5, 1, 8, 3, 6, 4)]  # first used != first issued
         for challenge in used:  # a nonce older than a forgotten one is stale, never replayable
             first = registrar.verify(answer(challenge), method="REGISTER", password_for=USERS,
-                                     now=20.0)
+                                     now=100.0)
             assert first.status in (AuthStatus.OK, AuthStatus.NONCE_EXPIRED)
             assert registrar.tracked_nonces <= 4
         for challenge in nonces:  # a second use of any of them is refused, tracked or not
             again = registrar.verify(answer(challenge), method="REGISTER", password_for=USERS,
-                                     now=21.0)
+                                     now=101.0)
             assert again.status in (AuthStatus.NONCE_EXPIRED, AuthStatus.NC_REPLAY)
+
+    def test_nonces_issued_within_two_steps_are_kept_past_the_cap(self) -> None:
+        # Forgetting one would expire every nonce issued no later than it,
+        # the stateless 401s of this very step among them (nonce_counts).
+        registrar = server(max_tracked_nonces=4, nonce_lifetime=300.0)
+        nonces = [registrar.challenge(100.0 + t / 10)[0] for t in range(10)]
+        for challenge in nonces:
+            assert registrar.verify(answer(challenge), method="REGISTER", password_for=USERS,
+                                    now=101.0).ok
+        assert registrar.tracked_nonces == 10
+        # Issued after them, but labelled 96 s, before them: still good.
+        late = challenges_from(registrar.stateless_challenge_response(register(), 101.5))[0]
+        assert registrar.nonce_issued_at(late.nonce) == 96.0  # its 16 s step
+        assert registrar.verify(answer(late), method="REGISTER", password_for=USERS,
+                                now=101.6).ok
 
     def test_secret_is_not_shown_and_bad_settings_are_refused(self) -> None:
         assert "siplab test secret" not in repr(server())
