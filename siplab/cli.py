@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeAlias
 
 from siplab import __version__
+from siplab.compiled_core import CompiledCoreError
 from siplab.errors import SipError
 
 __all__ = ["DEFAULT_LISTENERS", "build_parser", "main", "parse_host_port", "parse_users",
@@ -208,7 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
-    except (SipError, OSError) as exc:
-        # A malformed message (SipParseError is a SipError), a missing capture file.
+    except (SipError, OSError, CompiledCoreError) as exc:
+        # A malformed message (SipParseError is a SipError), a missing capture
+        # file, SIPLAB_COMPILED=1 without a build of the compiled core.
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -95,3 +95,16 @@ def test_the_core_and_torture_tests_pass_on_the_compiled_core() -> None:
     assert done.returncode == 0, f"on the compiled core:\n{tail}\n{done.stderr[-2000:]}"
     assert " passed" in tail
     assert "failed" not in tail
+
+
+def test_the_command_says_in_one_line_that_the_build_is_missing(tmp_path: Path) -> None:
+    env = {**os.environ, "SIPLAB_COMPILED": "1"}
+    done = run_python(
+        "import siplab.compiled_core as c, pathlib, sys\n"
+        f"c.use_compiled_core.__defaults__ = (pathlib.Path({str(tmp_path)!r}),)\n"
+        "from siplab.cli import main\n"
+        "sys.exit(main(['server', '--udp', '127.0.0.1:0', '--open']))", env)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"siplab: error: SIPLAB_COMPILED=1 but there is no compiled core in {tmp_path}: "
+        "run `python -m siplab.compiled_core build` (needs gcc and mypy)"]
