@@ -91,12 +91,11 @@ def use_compiled_core(sip_path: list[str], build_dir: Path = BUILD_DIR) -> bool:
     """
     if not wanted():
         return False
-    digest_file = build_dir / _DIGEST_FILE
-    if not digest_file.is_file():
+    if not (build_dir / _DIGEST_FILE).is_file():
         raise CompiledCoreError(
             f"SIPLAB_COMPILED=1 but there is no compiled core in {build_dir}: "
             "run `python -m siplab.compiled_core build` (needs gcc and mypy)")
-    if digest_file.read_text().strip() != source_digest():
+    if not is_built(build_dir):
         raise CompiledCoreError(
             f"SIPLAB_COMPILED=1 but the compiled core in {build_dir} was built from other "
             "sources (or another Python): run `python -m siplab.compiled_core build` again")

@@ -86,8 +86,10 @@ PasswordLookup = Callable[[str], "str | None"] | Mapping[str, str]
 _ISSUED = struct.Struct(">d")  # issued_at, a float of seconds, 8 bytes
 _RANDOM_BYTES = 8
 _MAC_BYTES = 16
-_NONCE_BYTES = _ISSUED.size + _RANDOM_BYTES + _MAC_BYTES
-# What base64url writes for _NONCE_BYTES (32) bytes, without padding: 43
+# A stateless challenge's To tag is the first _TAG_BYTES of the request's MAC,
+# its nonce's random part the _RANDOM_BYTES after them.
+_TAG_BYTES = 5
+# What base64url writes for a nonce's 8 + 8 + 16 = 32 bytes, without padding: 43
 # characters, the last holding 4 bits and 2 unused bits that must be zero, so it
 # is one of the 16 characters whose alphabet position is a multiple of 4. A
 # nonce that does not match is not one this server wrote.
@@ -243,7 +245,8 @@ class DigestServer:
         """The nonce of the stateless 401 for ``request``: the same for every copy in a step.
 
         ``random`` is bytes 5 to 13 of the request's MAC (0 to 5 make the To
-        tag), ``issued_at`` is ``now`` rounded down to ``nonce_step``.
+        tag, :meth:`stateless_tag`), ``issued_at`` is ``now`` rounded down to
+        ``nonce_step``.
         """
         return self._stateless_nonce(self._request_mac(request), now)
 
@@ -253,7 +256,7 @@ class DigestServer:
         # (The nc memory never forgets nonces this young, see nonce_counts,
         # so none of this step's is ever taken for expired.)
         issued = now - now % self.nonce_step
-        return self._nonce(issued, request_mac[5 : 5 + _RANDOM_BYTES])
+        return self._nonce(issued, request_mac[_TAG_BYTES : _TAG_BYTES + _RANDOM_BYTES])
 
     def _nonce(self, issued_at: float, random_part: bytes) -> str:
         issued = _ISSUED.pack(issued_at)
@@ -284,7 +287,7 @@ class DigestServer:
         what the copies share, signed with the secret so that nobody can
         predict it (the first 5 bytes of the request's MAC).
         """
-        return self._request_mac(request)[:5].hex()
+        return self._request_mac(request)[:_TAG_BYTES].hex()
 
     def _request_mac(self, request: Request) -> bytes:
         # What every copy of a request shares, and a new request does not: the
@@ -485,7 +488,7 @@ class DigestServer:
         request_mac = self._request_mac(request)
         return self._challenge_response(request, 401, "WWW-Authenticate",
                                         self._stateless_nonce(request_mac, now), False,
-                                        request_mac[:5].hex())
+                                        request_mac[:_TAG_BYTES].hex())
 
     def _challenge_response(self, request: Request, status: int, header: str, nonce: str,
                             stale: bool, to_tag: str) -> Response:

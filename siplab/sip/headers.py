@@ -192,11 +192,12 @@ def _parse_address(text: str) -> Address:
         for piece in paramtext[1:].split(";"):
             name, eq, value = piece.partition("=")
             params.append((name, value if eq else None))
+    display = tokens if quoted is None else quoted
     if COMPILED:  # see siplab.sip.native
-        return Address(uri, tokens if quoted is None else quoted, tuple(params))
+        return Address(uri, display, tuple(params))
     address = _new_object(Address)
     _set_address_uri(address, uri)
-    _set_address_display(address, tokens if quoted is None else quoted)
+    _set_address_display(address, display)
     _set_address_params(address, tuple(params))
     _set_address_wildcard(address, False)
     return address

@@ -11,7 +11,8 @@ That memory must stay bounded, whatever the traffic:
 
 * a nonce that has expired needs no memory (it is refused anyway), so every
   quarter lifetime the expired ones are swept away;
-* beyond ``cap`` nonces the quarter *first used* longest ago is forgotten, and
+* beyond ``cap`` nonces those *first used* longest ago are forgotten (up to a
+  quarter of the cap, a chunk at a time), and
   from then on a nonce not held here that was issued no later than the
   newest of them counts as expired (``forgotten_until``): the server can no
   longer tell its replay from a first use, so it refuses it, with
@@ -47,10 +48,11 @@ _DROP_CHUNK = 2_048
 
 
 class NonceCounts:
-    """The highest ``nc`` seen for each nonce used, at most ``cap`` of them.
+    """The highest ``nc`` seen for each nonce used: ``cap`` of them, and the recent ones.
 
     ``lifetime`` is the nonces' lifetime: the memory of one is kept that long
-    after it was issued, or until the cap makes room.
+    after it was issued, or until the cap makes room; a nonce issued less than
+    ``protect`` ago stays past the cap.
     """
 
     __slots__ = ("lifetime", "cap", "protect", "forgotten_until", "_seen", "_next_sweep",
