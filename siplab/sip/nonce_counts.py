@@ -9,10 +9,9 @@ its ``issued_at`` and the highest ``nc`` so far, here.
 
 That memory must stay bounded, whatever the traffic:
 
-* a nonce that has expired needs no memory (it is refused anyway), so every
-  quarter lifetime the expired ones are swept away;
-* beyond ``cap`` nonces those *first used* longest ago are forgotten (up to a
-  quarter of the cap, a chunk at a time), and
+* a nonce that has expired needs no memory (it is refused anyway), so it is
+  let go;
+* beyond ``cap`` nonces those *first used* longest ago are forgotten, and
   from then on a nonce not held here that was issued no later than the
   newest of them counts as expired (``forgotten_until``): the server can no
   longer tell its replay from a first use, so it refuses it, with
@@ -28,12 +27,20 @@ nonces of one step sharing it. So a nonce whose ``issued_at`` is less than
 ``protect`` old (two steps: the label of any nonce issued in the last step)
 is kept even past the cap: the memory then holds what the clients used in
 those seconds, which only a client with the right password adds to.
+
+How: the nonces wait in a queue in the order of first use, and each use lets
+go of at most :data:`_FORGET_PER_USE` from its front, the expired ones and,
+past the cap, the old enough ones. So the memory shrinks a little with every
+registration and never all at once: forgetting a few hundred thousand nonces
+in one go, when a server at ten thousand registrations a second passed the
+cap, held it up for a fifth of a second (the load test), long enough for sipp
+to resend its requests.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+from collections import deque
 
 __all__ = ["DEFAULT_CAP", "NonceCounts"]
 
@@ -42,9 +49,9 @@ __all__ = ["DEFAULT_CAP", "NonceCounts"]
 #: two 16 s steps, some 256,000 of them).
 DEFAULT_CAP = 100_000
 
-
-#: The most nonces forgotten for one nonce used: about a millisecond of work.
-_DROP_CHUNK = 2_048
+#: The most nonces one use lets go of: more than one, so that a memory past
+#: its cap shrinks back while nonces keep coming.
+_FORGET_PER_USE = 8
 
 
 class NonceCounts:
@@ -55,8 +62,7 @@ class NonceCounts:
     ``protect`` ago stays past the cap.
     """
 
-    __slots__ = ("lifetime", "cap", "protect", "forgotten_until", "_seen", "_next_sweep",
-                 "_next_drop")
+    __slots__ = ("lifetime", "cap", "protect", "forgotten_until", "_seen", "_order")
 
     def __init__(self, lifetime: float, cap: int, protect: float = 0.0) -> None:
         self.lifetime = lifetime
@@ -65,10 +71,10 @@ class NonceCounts:
         self.protect = protect
         #: Nonces issued at or before this time may have been forgotten: expired.
         self.forgotten_until = -math.inf
-        # nonce -> (issued_at, highest nc seen), in the order of first use
-        self._seen: dict[str, tuple[float, int]] = {}
-        self._next_sweep = -math.inf
-        self._next_drop = -math.inf  # when a drop that found too little may look again
+        self._seen: dict[str, tuple[float, int]] = {}  # nonce -> (issued_at, highest nc)
+        # The nonces by first use; the same str objects as the keys, so that a
+        # nonce costs the memory no more objects than its entry does.
+        self._order: deque[str] = deque()
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -80,40 +86,27 @@ class NonceCounts:
 
     def record(self, nonce: str, issued_at: float, nc: int, now: float) -> None:
         """Remember that ``nonce`` came with ``nc`` at ``now`` (the caller checked it is higher)."""
-        self._seen[nonce] = (issued_at, nc)
-        # _sweep only when it has something to do (a sweep is due, or the
-        # cap is passed), rather than for every request.
-        if now >= self._next_sweep or (len(self._seen) > self.cap and now >= self._next_drop):
-            self._sweep(now)
+        seen = self._seen
+        if nonce not in seen:
+            self._order.append(nonce)
+        seen[nonce] = (issued_at, nc)
+        self._let_go(now)
 
-    def _sweep(self, now: float) -> None:
-        """Forget the expired nonces (each quarter lifetime), and the first used past the cap."""
-        if now >= self._next_sweep:
-            oldest_valid = now - self.lifetime
-            self._seen = {
-                nonce: seen for nonce, seen in self._seen.items() if seen[0] >= oldest_valid
-            }
-            self._next_sweep = now + self.lifetime / 4
-        excess = len(self._seen) - self.cap
-        if excess > 0:
-            # A dict keeps its keys in the order they came: the first ones are
-            # the nonces first used longest ago (a later nc keeps the place).
-            # They go from the front, up to the first one still too young, and
-            # at most _DROP_CHUNK at a time: at ten thousand registrations a
-            # second the recent ones pass the cap by far, and forgetting them
-            # all at once, once they aged, held the server up for a fifth of
-            # a second (the load test), long enough for sipp to resend.
-            oldest_kept = now - self.protect
-            wanted = min(max(excess, self.cap // 4), _DROP_CHUNK)
-            dropped = list(itertools.islice(
-                itertools.takewhile(lambda item: item[1][0] < oldest_kept, self._seen.items()),
-                wanted))
-            if len(dropped) < wanted:
-                # The front is recent: look again once it has aged, rather than
-                # for every nonce used meanwhile.
-                self._next_drop = now + self.protect / 8
-            for nonce, _ in dropped:
-                del self._seen[nonce]
-            if dropped:
-                newest = max(issued_at for _, (issued_at, _) in dropped)
-                self.forgotten_until = max(self.forgotten_until, newest)
+    def _let_go(self, now: float) -> None:
+        """Forget up to _FORGET_PER_USE nonces from the front: expired, or old past the cap."""
+        order, seen = self._order, self._seen
+        oldest_valid = now - self.lifetime
+        oldest_kept = now - self.protect
+        for _ in range(_FORGET_PER_USE):
+            if not order:
+                return
+            nonce = order[0]
+            issued_at = seen[nonce][0]
+            if issued_at < oldest_valid:  # expired: refused anyway, no need to remember
+                pass
+            elif len(seen) > self.cap and issued_at < oldest_kept:
+                self.forgotten_until = max(self.forgotten_until, issued_at)
+            else:
+                return
+            order.popleft()
+            del seen[nonce]

@@ -25,7 +25,9 @@ fails here. Two were found this way and mended: a REGISTER resent after a
 late 401 got a 401 with a new nonce, which sipp took for an unexpected
 message (now every copy gets the same bytes, RFC 3261 §8.2.7); and the nc
 memory forgot a few hundred thousand nonces in one go, a 0.2 s stall (now a
-chunk at a time, :mod:`siplab.sip.nonce_counts`). Earlier runs held 80%.
+few with each registration, :mod:`siplab.sip.nonce_counts`; forgetting 2,048
+per registration still came in bursts of a fifth of a second, as a whole 16 s
+step of nonces aged at once). Earlier runs held 80%.
 The server runs at its real speed here: memory is counted in blocks, not
 traced (see below). The server's own stalls and full collections are
 printed at the end, and with a failure.

@@ -48,16 +48,17 @@ class TestNonceCounts:
         assert counts.last("n5") == 1
         assert counts.forgotten_until == 100.0
 
-    def test_counts_forget_a_chunk_at_a_time_so_that_no_use_waits_long(self) -> None:
+    def test_each_use_lets_go_of_a_few_so_that_no_use_waits_long(self) -> None:
         counts = NonceCounts(lifetime=300.0, cap=10, protect=32.0)
         for n in range(5000):
             counts.record(f"n{n}", 100.0, 1, now=101.0)  # recent: all kept
-        counts.record("x", 150.0, 1, now=150.0)
-        assert len(counts) == 5001 - 2048
-        counts.record("y", 150.0, 1, now=150.0)
-        assert len(counts) == 5002 - 2 * 2048
-        assert counts.last("n4095") is None
-        assert counts.last("n4096") == 1
+        counts.record("x", 150.0, 1, now=150.0)  # now they are old enough: 8 go
+        assert len(counts) == 5001 - 8
+        assert counts.last("n7") is None
+        assert counts.last("n8") == 1
+        for n in range(500):  # and 7 fewer with each use after it
+            counts.record(f"y{n}", 150.0, 1, now=150.0)
+        assert len(counts) == 5001 - 8 - 7 * 500
 
     def test_counts_sweep_the_expired_nonces(self) -> None:
         counts = NonceCounts(lifetime=300.0, cap=10)
