@@ -104,6 +104,13 @@ _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 # memory must span a step (nonce_counts). At most a quarter of nonce_lifetime,
 # so that a fresh nonce always has three quarters of its life ahead.
 _STATELESS_NONCE_STEP = 16.0
+# How long after its 401 a nonce may be used for the first time: the client
+# resends the request that carries it for up to Timer F = 64*T1 = 32 s
+# (§17.1.2.2) when copies are lost or the server is slow. The nc memory never
+# forgets a nonce that young (NonceCounts' protect): forgetting one would
+# refuse those resent copies as stale, which sipp counts as failed calls (the
+# load test did, with requests 17 to 34 s late at full load).
+_FIRST_USE_WINDOW = 64 * 0.5
 
 
 class AuthStatus(StrEnum):
@@ -154,6 +161,9 @@ class DigestServer:
     ``"auth,auth-int"`` or None (RFC 2069 clients: no nc, so no replay check).
     ``ids`` supplies the random part of nonces and the To tag of challenges
     (a stateless challenge computes both from the request instead).
+    ``max_tracked_nonces`` caps the nc memory; a nonce may still be used for
+    the first time ``first_use_window`` seconds after its 401 (a client
+    resending its answer: Timer F, 64*T1), and is never forgotten before.
     """
 
     __slots__ = (
@@ -182,6 +192,7 @@ class DigestServer:
         qop: str | None = "auth",
         ids: IdSource | None = None,
         max_tracked_nonces: int = DEFAULT_CAP,
+        first_use_window: float = _FIRST_USE_WINDOW,
     ) -> None:
         if not secret:
             raise ValueError("the nonce secret must not be empty")
@@ -197,8 +208,9 @@ class DigestServer:
         qops = tuple(q.lower() for q in split_commas(qop)) if qop else ()
         if any(q not in ("auth", "auth-int") for q in qops):
             raise ValueError(f"qop must be auth and/or auth-int, not {qop!r}")
-        if nonce_lifetime <= 0 or max_tracked_nonces < 1:
-            raise ValueError("nonce_lifetime and max_tracked_nonces must be positive")
+        if nonce_lifetime <= 0 or max_tracked_nonces < 1 or first_use_window < 0:
+            raise ValueError("nonce_lifetime and max_tracked_nonces must be positive, "
+                             "first_use_window not negative")
         self.realm = realm
         self.algorithms = tuple(canonical)
         self.nonce_lifetime = float(nonce_lifetime)
@@ -215,9 +227,10 @@ class DigestServer:
         self._ids = ids if ids is not None else IdSource()
         self.opaque = _b64(self._mac(b"opaque", realm.encode("utf-8"))[:12])
         self._challenge_texts = self._challenge_templates()
-        # Two steps: the label of any stateless nonce issued in the last step.
+        # A nonce may be first used first_use_window after its 401, and its
+        # issued_at may be a step older than that 401: keep such nonces.
         self._counts = NonceCounts(self.nonce_lifetime, max_tracked_nonces,
-                                   protect=2 * self.nonce_step)
+                                   protect=self.nonce_step + float(first_use_window))
 
     def __repr__(self) -> str:
         return (

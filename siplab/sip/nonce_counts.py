@@ -20,12 +20,14 @@ That memory must stay bounded, whatever the traffic:
 
 Why first use, and why recent nonces are never forgotten: a nonce is used
 after it is issued, and forgetting one expires every nonce issued no later
-than it, including nonces in 401s still on their way to their clients. The
-401s sent without a transaction carry nonces whose ``issued_at`` is rounded
-down to a step of several seconds (:mod:`siplab.sip.auth_server`), all the
-nonces of one step sharing it. So a nonce whose ``issued_at`` is less than
-``protect`` old (two steps: the label of any nonce issued in the last step)
-is kept even past the cap: the memory then holds what the clients used in
+than it, including nonces in 401s still on their way to their clients, and
+nonces whose first request was lost and is being resent. The 401s sent
+without a transaction carry nonces whose ``issued_at`` is rounded down to a
+step of several seconds (:mod:`siplab.sip.auth_server`), all the nonces of
+one step sharing it. So a nonce whose ``issued_at`` is less than ``protect``
+old is kept even past the cap. The digest server makes that a step plus the
+32 s (Timer F) for which a client resends a request: any nonce that may still
+be used for the first time. The memory then holds what the clients used in
 those seconds, which only a client with the right password adds to.
 
 How: the nonces wait in a queue in the order of first use, and each use lets
@@ -45,8 +47,8 @@ from collections import deque
 __all__ = ["DEFAULT_CAP", "NonceCounts"]
 
 #: The default cap, about 200 bytes a nonce: 20 MB when full. Nonces younger
-#: than ``protect`` are kept beyond it (at 8,000 registrations a second and
-#: two 16 s steps, some 256,000 of them).
+#: than ``protect`` are kept beyond it (at 10,000 registrations a second and
+#: the digest server's 48 s, some 480,000 of them).
 DEFAULT_CAP = 100_000
 
 #: The most nonces one use lets go of: more than one, so that a memory past

@@ -181,6 +181,8 @@ class ServerCore:
                 algorithms=config.digest_algorithms,
                 nonce_lifetime=config.nonce_lifetime,
                 ids=ids,
+                # A client resends its answer to a 401 for up to Timer F.
+                first_use_window=(timers or TimerConfig()).duration("F", reliable=False),
             )
         self.registrar = Registrar(
             self.local.domains,

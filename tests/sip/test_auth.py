@@ -718,7 +718,7 @@ class TestServer:
         assert "missing" in result.detail
 
     def test_nc_memory_is_bounded_and_forgotten_nonces_count_as_stale(self) -> None:
-        # Used at 100 s: past the two 16 s steps within which nonces are kept beyond the cap.
+        # Used at 100 s: past the 48 s (a step and Timer F) nonces are kept beyond the cap.
         registrar = server(max_tracked_nonces=4, nonce_lifetime=300.0)
         nonces = [registrar.challenge(float(t))[0] for t in range(10)]
         for challenge in nonces:

@@ -120,7 +120,7 @@ class TestStatelessNonce:
 
     def test_stateless_nonces_of_this_step_outlive_a_memory_smaller_than_the_step(self) -> None:
         # Forgetting one of them would expire them all, the ones still on
-        # their way in 401s too: nonces of the last two steps are kept past the cap.
+        # their way in 401s too: nonces this young are kept past the cap.
         registrar = server(max_tracked_nonces=4)
         challenges = [
             challenge_of(registrar.stateless_challenge_response(
