@@ -71,6 +71,7 @@ from siplab.sip.build import build_response
 from siplab.sip.grammar import quote, split_commas
 from siplab.sip.message import Request, Response
 from siplab.sip.nonce_counts import DEFAULT_CAP, NonceCounts
+from siplab.sip.timers import TimerConfig
 
 __all__ = [
     "AuthStatus",
@@ -105,12 +106,12 @@ _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 # so that a fresh nonce always has three quarters of its life ahead.
 _STATELESS_NONCE_STEP = 16.0
 # How long after its 401 a nonce may be used for the first time: the client
-# resends the request that carries it for up to Timer F = 64*T1 = 32 s
-# (§17.1.2.2) when copies are lost or the server is slow. The nc memory never
-# forgets a nonce that young (NonceCounts' protect): forgetting one would
-# refuse those resent copies as stale, which sipp counts as failed calls (the
-# load test did, with requests 17 to 34 s late at full load).
-_FIRST_USE_WINDOW = 64 * 0.5
+# resends the request that carries it for up to Timer F = 64*T1 (§17.1.2.2)
+# when copies are lost or the server is slow. The nc memory never forgets a
+# nonce that young (NonceCounts' protect): forgetting one would refuse those
+# resent copies as stale, which sipp counts as failed calls (the load test
+# did, with requests 17 to 34 s late at full load).
+_FIRST_USE_WINDOW = TimerConfig().duration("F", reliable=False)
 
 
 class AuthStatus(StrEnum):

@@ -104,11 +104,9 @@ class NonceCounts:
                 return
             nonce = order[0]
             issued_at = seen[nonce][0]
-            if issued_at < oldest_valid:  # expired: refused anyway, no need to remember
-                pass
-            elif len(seen) > self.cap and issued_at < oldest_kept:
+            if issued_at >= oldest_valid:  # not expired: only a full memory forgets it
+                if len(seen) <= self.cap or issued_at >= oldest_kept:
+                    return
                 self.forgotten_until = max(self.forgotten_until, issued_at)
-            else:
-                return
             order.popleft()
             del seen[nonce]

@@ -20,10 +20,9 @@ the REGISTER/s (:data:`REGISTER_SHARE`) for
 so a new ``make bench`` run moves this test with it. The server runs the
 compiled core as the benchmark's does (``SIPLAB_COMPILED=1``,
 :mod:`siplab.compiled_core`). The benchmark's rate is, by construction, the
-edge of what the server holds:
-sipp resends tens of thousands of requests in a minute there, and what
-would be a hiccup at lower rates fails a call. Three such hiccups were found
-here and mended:
+edge of what the server holds: sipp resends tens of thousands of requests
+in a minute there, and what would be a hiccup at lower rates fails a call.
+Three such hiccups were found here and mended:
 
 * a REGISTER resent after a late 401 got a 401 with a new nonce, which sipp
   took for an unexpected message: now every copy gets the same bytes
