@@ -42,7 +42,7 @@ took 66 s for the minute. So the server is saturated here at a rate the
 benchmark's server holds easily, and why is not yet known (a fresh server
 against one warmed by the benchmark's ramp is one difference: a 20 s
 warm-up at the full rate halved the resent requests). Calls at the full
-2,307/s passed about ten runs with none resent, then one run collapsed 32 s
+2,307/s passed eight runs with none resent, then one run collapsed 32 s
 into the minute (when the first finished transactions are let go), 3,225 of
 138,420 calls failing: so calls are held at 80% too.
 
