@@ -211,6 +211,16 @@ class Headers:
         self._index, self._first = None, _NOT_READ
         self._more = {}
 
+    def forget_index(self) -> None:
+        """Keep the lines, drop the lookup index (it is built again when a header is read).
+
+        The parser indexes every line by its lookup key, which copies each
+        value once more; a message that is kept but no longer read (a
+        transaction waiting to absorb retransmissions) does not need that.
+        """
+        if self._index is not None or self._first is not _NOT_READ:
+            self._changed()
+
     def _first_value(self, key: str) -> str | None:
         """The value of the first line with lookup key ``key`` ("call-id", "via")."""
         first = self._first

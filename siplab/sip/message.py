@@ -174,7 +174,7 @@ class Message(TransactionFields):
         self._cseq = other._cseq
 
     def forget_parsed(self) -> None:
-        """Drop the parsed header values (they are parsed again when read).
+        """Drop the parsed header values and the header index (both made again when read).
 
         A transaction that only waits to absorb retransmissions keeps its
         messages for tens of seconds; without the parsed values they are a
@@ -183,6 +183,7 @@ class Message(TransactionFields):
         """
         self._parsed = None
         self._cseq = None
+        self.headers.forget_index()
 
     def _required(self, key: str, name: str) -> str:
         """The first value of a header that must be there, by its lookup key.

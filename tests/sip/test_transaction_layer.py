@@ -516,6 +516,26 @@ class TestLayer:
         with pytest.raises(InvalidStateError, match="Terminated"):
             layer.send_response(server, build_response(server.request, 200, to_tag="b0b"), 101)
 
+    def test_a_completed_transaction_drops_its_header_index_and_still_answers_copies(
+        self,
+    ) -> None:
+        # A busy server keeps every completed transaction 64*T1 = 32 s; what
+        # the parser indexed its request by is not needed for that, only the
+        # lines (read again on demand) and the bytes of the last response.
+        layer = TransactionLayer()
+        options = make_request("OPTIONS", IdSource(30)).to_bytes()
+        layer.receive_datagram(options, ALICE, 0.0)
+        server = incoming(layer, "OPTIONS")
+        call_id, via = server.request.call_id, server.request.headers.get("Via")
+        layer.send_response(server, build_response(server.request, 200, to_tag="b0b"), 0.0)
+        ((ok, _),) = layer.datagrams_to_send()
+        assert server.state is State.COMPLETED
+        assert server.request.headers._first  # indexed while the TU still reads it
+        layer.receive_datagram(options, ALICE, 0.5)  # a copy of the request
+        assert not server.request.headers._first and server.request.headers._index is None
+        assert layer.datagrams_to_send() == [(ok, ALICE)]  # the same bytes again (§17.2.2)
+        assert (server.request.call_id, server.request.headers.get("Via")) == (call_id, via)
+
     def test_send_response_refuses_a_transaction_of_another_layer(self) -> None:
         mine, theirs = TransactionLayer(), TransactionLayer()
         theirs.receive_datagram(make_request("OPTIONS", IdSource(23)).to_bytes(), ALICE, 0.0)
