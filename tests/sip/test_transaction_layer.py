@@ -532,7 +532,8 @@ class TestLayer:
         assert server.state is State.COMPLETED
         assert server.request.headers._first  # indexed while the TU still reads it
         layer.receive_datagram(options, ALICE, 0.5)  # a copy of the request
-        assert not server.request.headers._first and server.request.headers._index is None
+        assert not server.request.headers._first
+        assert server.request.headers._index is None
         assert layer.datagrams_to_send() == [(ok, ALICE)]  # the same bytes again (§17.2.2)
         assert (server.request.call_id, server.request.headers.get("Via")) == (call_id, via)
 
