@@ -47,10 +47,12 @@ and the same load runs ``--settle`` seconds (40) before the step's measured
 20 s. A stateful server keeps every finished transaction 64*T1 = 32 s to
 absorb retransmissions (Timers J, L, M); only after that do old
 transactions end as fast as new ones start, and the server does both kinds
-of work. Before that its memory grows: hundreds of megabytes at these rates,
-which the kernel (and, on a VM, the host) must hand out page by page, a
-cost a server warmed by earlier steps no longer pays. Starting afresh counts
-it, as a class's server started on the morning pays it.
+of work. Before that its memory grows, by about 2 GB at 10,000 REGISTER/s,
+and the kernel hands it out a page at a time: on these VMs a fresh
+LabServer spent 40% of its CPU in the kernel then, against 20% once its
+memory had grown, and failed at a rate it held when warmed by earlier steps.
+Starting afresh counts that cost, as a class's server started in the
+morning pays it.
 
 The search starts low and multiplies the rate by 1.5 with short probes
 until one fails, then confirms the best rate with a full step and bisects
