@@ -3,11 +3,10 @@
 Issue 10, Load. ``bench/load.py`` finds the highest rates a freshly started
 LabServer holds for a minute (40 s, then 20 s measured) with zero failures
 and sipp resending at most 1% as many messages as it made calls
-(``BENCHMARKS.md`` records them). This test holds those very rates
-(:data:`LOAD_SHARE`) for :data:`DURATION` seconds each, from a standing
-start, against one LabServer (in a process of its own,
-``tests/load/server_process.py``, serving as ``siplab server`` does) over
-UDP on 127.0.0.1, one scenario after the other:
+(``BENCHMARKS.md`` records them). This test holds those very rates for
+:data:`DURATION` seconds each, from a standing start, against one LabServer
+(in a process of its own, ``tests/load/server_process.py``, serving as
+``siplab server`` does) over UDP on 127.0.0.1, one scenario after the other:
 
 * **registrations**: alice registers and removes her binding again, with
   digest each time (``tests/load/sipp/register_unregister.xml``; RFC 3261
@@ -97,8 +96,6 @@ LOOPBACK = "127.0.0.1"
 PASSWORD = "lab"
 #: Seconds of load for each scenario: the issue's minute.
 DURATION = 60
-#: The share of the benchmark's rates held here: all of them (see "The rates" above).
-LOAD_SHARE = 1.0
 WARM_UP = 10  # calls of each scenario before the memory baseline
 #: How far ahead the server's timers are fired afterwards: past 64*T1 = 32 s.
 LATER = 40
@@ -227,7 +224,7 @@ def lab_server() -> Iterator[ServerProcess]:
 def test_a_minute_at_each_benchmark_rate_fails_nothing_and_leaves_nothing_behind(
         tmp_path: Path) -> None:
     require_peer("sipp", "sip-tester")
-    register_rate, call_rate = (round(LOAD_SHARE * rate) for rate in benchmark_rates())
+    register_rate, call_rate = benchmark_rates()
     registering = HERE / "sipp" / "register_unregister.xml"
     interop = ROOT / "tests" / "interop" / "sipp"
     scenario_rate = register_rate / 2  # each sipp call: a registration and its removal
